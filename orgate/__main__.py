@@ -1,0 +1,3 @@
+from orgate.cli import main
+
+raise SystemExit(main())

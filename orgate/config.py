@@ -1,0 +1,261 @@
+"""Settings: one YAML file, `${ENV}` secret references, `ORGATE_A__B=value` overrides, typed by msgspec.
+
+Load order (later wins): the shipped catalog (orgate/catalog.yaml: models, aliases, prices as data), the
+operator's YAML file (`--config`, `$ORGATE_CONFIG`, or ./orgate.yaml when present), then environment
+variables `ORGATE_<SECTION>__<FIELD>` (double underscore descends one level, e.g.
+`ORGATE_SERVER__PORT=9000`, `ORGATE_PROVIDERS__ANTHROPIC__BASE_URL=http://proxy`). Strings of the form
+`${NAME}` or `${NAME:-default}` are replaced by environment variables so that secrets never live in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+ENV_PREFIX = "ORGATE_"
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Config that cannot run; the message lists every problem found, one per line."""
+
+
+class Price(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """USD per million tokens, as decimal strings or numbers; converted to exact micro-USD by pricing."""
+
+    input: float | str
+    output: float | str
+    cache_write_5m: float | str | None = None
+    cache_write_1h: float | str | None = None
+    cache_read: float | str | None = None
+
+
+class Deployment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    provider: str
+    model: str  # the upstream's id for this model
+    weight: float = 1.0
+    rpm: int | None = None
+
+
+class ModelEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    deployments: list[Deployment] = []
+    upstream: str | None = None  # shorthand for one deployment on the default provider
+    price: Price | None = None
+    display_name: str | None = None
+    created_at: str = "2025-01-01T00:00:00Z"
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    default_max_tokens: int = 4096  # OpenAI surfaces send no max_tokens; Anthropic requires one
+    routing: str = "ordered"  # ordered | weighted
+    # Models that refuse temperature and top_p together (Claude 4.5+): checked before any upstream call.
+    exclusive_temperature_top_p: bool = True
+    rejects_sampling_params: bool = False
+    thinking: list[str] = msgspec.field(default_factory=lambda: ["enabled"])  # thinking types the model accepts: enabled, adaptive
+    aliases: list[str] = []
+    # The model's id on each provider type, used for `aws/anthropic/<model>` and `google/anthropic/<model>`.
+    provider_ids: dict[str, str] = {}
+    hidden: bool = False
+
+
+class Provider(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    type: str  # anthropic | bedrock | vertex | openai | openai_compatible
+    base_url: str | None = None
+    api_key: str | None = None
+    # bedrock
+    region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    bearer_token: str | None = None
+    # vertex
+    project_id: str | None = None
+    credentials_file: str | None = None
+    token_url: str | None = None
+    timeouts: dict[str, float] = {}
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 32 * 1024 * 1024 + 1024 * 1024  # Anthropic's 32 MB request limit plus headroom
+    shutdown_grace_seconds: float = 30.0
+    log_prompts: bool = False
+    log_level: str = "info"
+
+
+class KeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    prefix: str = "sk-ant-"
+    cache_ttl_seconds: float = 30.0
+
+
+class AdminSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    password: str | None = None  # console login
+    token: str | None = None  # bearer credential for /admin/api
+
+
+class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    max_attempts: int = 3
+    backoff_base_seconds: float = 0.25
+    backoff_max_seconds: float = 8.0
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 600.0
+    idle_timeout: float = 300.0
+    circuit_failures: int = 5
+    circuit_cooldown_seconds: float = 30.0
+
+
+class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    reservation_ttl_seconds: float = 900.0
+
+
+class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    enabled: bool = True
+    batch_size: int = 500
+    flush_interval_seconds: float = 0.5
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    data_dir: str = "./data"
+    database_url: str | None = None  # default: sqlite in data_dir
+    redis_url: str | None = None
+    secret: str | None = None  # for signed envelopes and sessions; generated into data_dir when missing
+    default_provider: str = "anthropic"
+    server: ServerSettings = ServerSettings()
+    keys: KeySettings = KeySettings()
+    admin: AdminSettings = AdminSettings()
+    routing: RoutingSettings = RoutingSettings()
+    budgets: BudgetSettings = BudgetSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    providers: dict[str, Provider] = {}
+    models: dict[str, ModelEntry] = {}
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'orgate.db'}"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _substitute(value: Any, env: dict[str, str], missing: list[str], path: str) -> Any:
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return _REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, missing, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, missing, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "ORGATE_CONFIG":
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        # YAML parsing gives "9000" -> 9000, "true" -> True, "[a, b]" -> list, as in the file itself.
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get("ORGATE_CONFIG"):
+        return Path(env["ORGATE_CONFIG"])
+    default = Path("orgate.yaml")
+    return default if default.exists() else None
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings; raises ConfigError naming every problem."""
+    env = dict(os.environ if env is None else env)
+    raw = _read_yaml(CATALOG_PATH)
+    file = config_path(str(path) if path else None, env)
+    if file is not None:
+        if not file.exists():
+            raise ConfigError(f"config file {file} does not exist")
+        raw = _deep_merge(raw, _read_yaml(file))
+    raw = _deep_merge(raw, _env_overrides(env))
+    missing: list[str] = []
+    raw = _substitute(raw, env, missing, "$")
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"invalid config: {e}") from None
+    problems = missing + validate(settings)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
+
+
+def validate(s: Settings) -> list[str]:
+    """Semantic checks msgspec's types cannot express. Prices are checked here so no model is ever free."""
+    from orgate.governance.pricing import parse_price  # local: pricing depends on config types
+
+    problems: list[str] = []
+    known_types = {"anthropic", "bedrock", "vertex", "openai", "openai_compatible"}
+    for name, p in s.providers.items():
+        if p.type not in known_types:
+            problems.append(f"providers.{name}.type: '{p.type}' is not one of {sorted(known_types)}")
+    for mid, m in s.models.items():
+        if m.price is None:
+            problems.append(f"models.{mid}.price: missing (a model without a price would be billed as free)")
+        else:
+            try:
+                parse_price(m.price)
+            except ValueError as e:
+                problems.append(f"models.{mid}.price: {e}")
+        if m.routing not in ("ordered", "weighted"):
+            problems.append(f"models.{mid}.routing: must be 'ordered' or 'weighted'")
+        deps = m.deployments or ([Deployment(s.default_provider, m.upstream)] if m.upstream else [])
+        if not deps:
+            problems.append(f"models.{mid}: needs 'upstream' or 'deployments'")
+        for i, d in enumerate(deps):
+            if d.provider not in s.providers:
+                problems.append(f"models.{mid}.deployments[{i}].provider: '{d.provider}' is not configured")
+    if s.server.port <= 0 or s.server.port > 65535:
+        problems.append("server.port: must be 1-65535")
+    if s.server.max_body_bytes < 1024:
+        problems.append("server.max_body_bytes: must be at least 1024")
+    if not s.keys.prefix or len(s.keys.prefix) > 16:
+        problems.append("keys.prefix: must be 1-16 characters")
+    if s.database_url and not s.database_url.startswith(("sqlite", "postgresql", "postgres")):
+        problems.append("database_url: must be sqlite:///path or postgresql://...")
+    return problems

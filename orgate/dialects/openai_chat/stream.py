@@ -1,0 +1,176 @@
+"""Anthropic SSE events -> OpenAI `chat.completion.chunk` frames (no I/O; one encoder per response).
+
+Sequence: a role chunk (`{"role":"assistant","content":""}`) on `message_start` (or before the first
+content if that never came), then per event:
+- text_delta -> `delta.content`; empty deltas are skipped.
+- thinking_delta -> `delta.reasoning_content` + `delta.reasoning`; signature_delta ->
+  `delta.reasoning_signature` + `delta.thinking_blocks:[the complete block: accumulated text + signature]`,
+  so a client that keeps `thinking_blocks` can replay it verbatim.
+- redacted_thinking start -> `delta.redacted_reasoning` + `delta.thinking_blocks:[{type:redacted_thinking,data}]`.
+- tool_use start -> `delta.tool_calls:[{index,id,type,function:{name,arguments:""}}]` (index counts tool
+  calls only); input_json_delta -> `{index, function:{arguments}}` fragments (empty ones skipped).
+- server-tool blocks, citations, ping and unknown events -> nothing.
+- message_stop -> `delta:{}` with `finish_reason`, then (include_usage) `choices:[]` + `usage`;
+  `finish()` adds `data: [DONE]`. With include_usage every other chunk carries `"usage": null`.
+- An upstream `error` event, or `error()`, -> `data: {"error":{...}}` then `data: [DONE]` (the SDK raises
+  APIError on the error chunk before it reads [DONE]); later input is ignored. A stream that ends with
+  neither message_delta nor message_stop is reported by `finish()` as an error, never as a clean stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from orgate.dialects.openai_chat.errors import error_object
+from orgate.dialects.openai_chat.response import (
+    chat_id,
+    finish_reason,
+    thinking_tokens,
+    tool_call,
+    usage_to_openai,
+)
+from orgate.errors import STATUS_KIND, kind_for_status
+from orgate.governance.usage import Usage
+
+DONE = b"data: [DONE]\n\n"
+_KIND_STATUS = {"overloaded_error": 529, **{k: s for s, k in sorted(STATUS_KIND.items(), reverse=True)
+                                            if k != "overloaded_error"}}
+
+
+class ChatStreamEncoder:
+    def __init__(self, *, model: str, created: int, include_usage: bool):
+        self._model = model
+        self._created = created
+        self._include_usage = include_usage
+        self._id = chat_id(None)
+        self._usage = Usage()
+        self._reasoning_tokens = 0
+        self._started = False
+        self._stop_reason: str | None = None
+        self._finished = False  # finish chunk sent
+        self._done = False  # [DONE] sent
+        self._next_tool = 0
+        self._blocks: dict[int, dict[str, Any]] = {}  # content index -> {"kind", "tool"?, "text"?}
+
+    @property
+    def usage(self) -> Usage:
+        return self._usage
+
+    # ------------------------------------------------------------ public API
+
+    def feed(self, event: dict) -> bytes:
+        if self._done or not isinstance(event, dict):
+            return b""
+        kind = event.get("type")
+        if kind == "message_start":
+            return self._message_start(event.get("message") or {})
+        if kind == "content_block_start":
+            return self._block_start(event.get("index"), event.get("content_block") or {})
+        if kind == "content_block_delta":
+            return self._block_delta(event.get("index"), event.get("delta") or {})
+        if kind == "message_delta":
+            usage = event.get("usage")
+            self._usage.merge_anthropic(usage)
+            self._reasoning_tokens = thinking_tokens(usage) or self._reasoning_tokens
+            self._stop_reason = (event.get("delta") or {}).get("stop_reason") or self._stop_reason
+            return b""
+        if kind == "message_stop":
+            return self._final_chunks()
+        if kind == "error":
+            err = event.get("error") if isinstance(event.get("error"), dict) else {}
+            err_kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
+            message = err.get("message") if isinstance(err.get("message"), str) else "upstream error"
+            return self.error(err_kind, message, _KIND_STATUS.get(err_kind, 500))
+        return b""  # ping, content_block_stop and unknown events
+
+    def finish(self) -> bytes:
+        if self._done:
+            return b""
+        if not self._finished and self._stop_reason is None:
+            return self.error("api_error", "upstream stream ended before the response was complete", 502)
+        out = self._final_chunks()
+        self._done = True
+        return out + DONE
+
+    def error(self, kind: str, message: str, status: int) -> bytes:
+        if self._done:
+            return b""
+        self._done = True
+        if kind not in _KIND_STATUS:
+            kind = kind_for_status(status)
+        return b"data: " + orjson.dumps({"error": error_object(kind, message)}) + b"\n\n" + DONE
+
+    # ------------------------------------------------------------ events
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def _ensure_started(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def _message_start(self, message: dict) -> bytes:
+        if not self._started:
+            self._id = chat_id(message.get("id"))
+        self._usage.merge_anthropic(message.get("usage"))
+        return self._ensure_started()
+
+    def _block_start(self, index: Any, block: dict) -> bytes:
+        kind = block.get("type")
+        if kind == "tool_use":
+            tool = self._next_tool
+            self._next_tool += 1
+            self._blocks[index] = {"kind": "tool", "tool": tool}
+            call = tool_call({"id": block.get("id"), "name": block.get("name")}, tool)
+            call["function"]["arguments"] = ""
+            return self._ensure_started() + self._chunk({"tool_calls": [call]})
+        if kind == "thinking":
+            self._blocks[index] = {"kind": "thinking", "text": block.get("thinking") or ""}
+        elif kind == "redacted_thinking":
+            data = block.get("data")
+            delta = {"redacted_reasoning": data, "thinking_blocks": [{"type": "redacted_thinking", "data": data}]}
+            return self._ensure_started() + self._chunk(delta)
+        elif kind == "text" and block.get("text"):
+            return self._ensure_started() + self._chunk({"content": block["text"]})
+        return b""
+
+    def _block_delta(self, index: Any, delta: dict) -> bytes:
+        kind = delta.get("type")
+        state = self._blocks.get(index) or {}
+        if kind == "text_delta":
+            out = {"content": delta.get("text")} if delta.get("text") else None
+        elif kind == "thinking_delta" and state.get("kind") == "thinking":
+            text = delta.get("thinking") or ""
+            state["text"] += text
+            out = {"reasoning_content": text, "reasoning": text} if text else None
+        elif kind == "signature_delta" and state.get("kind") == "thinking":
+            sig = delta.get("signature")
+            block = {"type": "thinking", "thinking": state["text"], "signature": sig}
+            out = {"reasoning_signature": sig, "thinking_blocks": [block]}
+        elif kind == "input_json_delta" and state.get("kind") == "tool" and delta.get("partial_json"):
+            out = {"tool_calls": [{"index": state["tool"], "function": {"arguments": delta["partial_json"]}}]}
+        else:
+            out = None
+        return self._ensure_started() + self._chunk(out) if out else b""
+
+    def _final_chunks(self) -> bytes:
+        if self._finished:
+            return b""
+        self._finished = True
+        out = self._ensure_started() + self._chunk({}, finish_reason(self._stop_reason))
+        if self._include_usage:
+            chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
+                     "model": self._model, "choices": [],
+                     "usage": usage_to_openai(self._usage, self._reasoning_tokens)}
+            out += b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return out

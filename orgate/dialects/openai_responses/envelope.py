@@ -1,0 +1,70 @@
+"""Claude's signed thinking blocks carried through a Responses `reasoning` item's `encrypted_content`.
+
+Codex sends its history back statelessly (`store:false`), so the thinking blocks of turn N must survive
+the round trip to be replayed byte-identical in turn N+1. The token is
+
+    "orgate.v1." + base64url(nonce[12] || AES-256-GCM(key, nonce, json(blocks), aad="orgate.v1|" + key_id))
+
+The key is derived from the server secret (HKDF-SHA256), so the token is private and authenticated;
+binding `key_id` as associated data means a token minted for one API key opens only for that key and
+cannot be replayed into another key's conversation. `open` never raises: foreign values (OpenAI's own
+encrypted reasoning, another gateway's, a tampered or truncated token) yield None and are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = "orgate.v1."
+_AAD_PREFIX = b"orgate.v1|"
+_NONCE = 12
+_BLOCK_TYPES = frozenset({"thinking", "redacted_thinking"})
+
+
+class ReasoningEnvelope:
+    __slots__ = ("_aead",)
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("the reasoning envelope secret must be at least 32 bytes")
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"orgate reasoning envelope v1").derive(
+            secret
+        )
+        self._aead = AESGCM(key)
+
+    def seal(self, blocks: list[dict[str, Any]], *, key_id: str) -> str:
+        """Thinking / redacted_thinking blocks -> opaque token bound to `key_id`."""
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, orjson.dumps(blocks), _AAD_PREFIX + key_id.encode())
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def open(self, token: str, *, key_id: str) -> list[dict[str, Any]] | None:
+        """The original blocks, or None when the token is not ours, tampered or sealed for another key."""
+        if not isinstance(token, str) or not token.startswith(PREFIX):
+            return None
+        body = token[len(PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) <= _NONCE + 16:
+            return None
+        try:
+            plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], _AAD_PREFIX + key_id.encode())
+            blocks = orjson.loads(plain)
+        except (InvalidTag, orjson.JSONDecodeError):
+            return None
+        if not isinstance(blocks, list) or not all(
+            isinstance(b, dict) and b.get("type") in _BLOCK_TYPES for b in blocks
+        ):
+            return None
+        return blocks

@@ -1,0 +1,126 @@
+"""One error tree for the whole gateway.
+
+    GatewayError(kind, status, retryable)
+    ├── InvalidRequest        400 invalid_request_error   (bad JSON, missing/wrong field: names the field)
+    ├── AuthenticationFailed  401 authentication_error    (missing/unknown key)
+    ├── PermissionDenied      403 permission_error        (disabled/expired key, model not allowed)
+    ├── NotFound              404 not_found_error         (unknown model or route)
+    ├── RequestTooLarge       413 request_too_large       (body over the configured limit)
+    ├── BudgetExhausted       429 rate_limit_error        (no retry: x-should-retry false)
+    ├── RateLimited           429 rate_limit_error        (key RPM/TPM/concurrency: retryable, retry-after)
+    ├── UpstreamError         any status relayed from a provider, kind from the status table
+    └── InternalError         500 api_error               (never carries internals)
+
+Each dialect renders these in its own wire shape (server/render.py); nothing here knows HTTP bodies.
+"""
+
+from __future__ import annotations
+
+# Anthropic error type for each HTTP status; the table every surface and upstream mapping shares.
+STATUS_KIND: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+# Statuses a retry (by the client or by our router) can fix.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def kind_for_status(status: int) -> str:
+    if status in STATUS_KIND:
+        return STATUS_KIND[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+class GatewayError(Exception):
+    status: int = 500
+    kind: str = "api_error"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        kind: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if kind is not None:
+            self.kind = kind
+        if retryable is not None:
+            self.retryable = retryable
+        self.retry_after = retry_after
+        self.param = param
+        self.code = code
+        # Upstream headers worth relaying with the error (request-id, rate-limit headers).
+        self.headers = headers or {}
+
+
+class InvalidRequest(GatewayError):
+    status, kind = 400, "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status, kind = 401, "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status, kind = 403, "permission_error"
+
+
+class NotFound(GatewayError):
+    status, kind = 404, "not_found_error"
+
+
+class RequestTooLarge(GatewayError):
+    status, kind = 413, "request_too_large"
+
+
+class BudgetExhausted(GatewayError):
+    status, kind = 429, "rate_limit_error"
+
+
+class RateLimited(GatewayError):
+    status, kind, retryable = 429, "rate_limit_error", True
+
+
+class InternalError(GatewayError):
+    status, kind = 500, "api_error"
+
+
+class UpstreamError(GatewayError):
+    """An error answered (or caused) by a provider; status and kind come from the mapping table."""
+
+    def __init__(self, message: str, *, status: int, **kw: object) -> None:
+        kw.setdefault("kind", kind_for_status(status))
+        kw.setdefault("retryable", status in RETRYABLE_STATUSES)
+        super().__init__(message, status=status, **kw)  # type: ignore[arg-type]
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Transport failure before any response: refused connection, timeout, reset."""
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        # A timeout is 504 timeout_error; a refused/reset connection is a retryable 502 api_error.
+        super().__init__(message, status=504 if timeout else 502, retryable=True)

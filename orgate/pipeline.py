@@ -1,0 +1,169 @@
+"""The one use case every surface shares: auth -> limits -> budget reserve -> route -> call -> settle -> record.
+
+Surfaces (server/*) parse and render their dialect; this module owns the order of operations and the
+accounting, so a request on /v1/messages, /v1/chat/completions or /v1/responses is admitted, billed and
+recorded by the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from orgate.config import Settings
+from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest, RateLimited
+from orgate.governance import budget
+from orgate.governance.keys import KeyRecord, now_ms, unknown_model
+from orgate.governance.limits import Limiter
+from orgate.governance.usage import Usage
+from orgate.routing.catalog import Catalog, ModelRoute, Target
+from orgate.routing.router import Opened, Router
+from orgate.store.budget_repo import BudgetRepo, Settlement
+from orgate.store.writer import LedgerWriter
+from orgate.upstreams.base import ClaudeUpstream, UpstreamCall
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything known about one request, for settlement and the ledger row."""
+
+    request_id: str
+    api: str
+    endpoint: str = "messages"
+    key: KeyRecord | None = None
+    model: str | None = None
+    route: ModelRoute | None = None
+    target: Target | None = None
+    stream: bool = False
+    started: float = field(default_factory=time.monotonic)
+    ttft_ms: int | None = None
+    usage: Usage = field(default_factory=Usage)
+    status: int = 200
+    error_type: str | None = None
+    attempts: int = 0
+    attempt_log: list[dict[str, Any]] | None = None
+    reservation_id: str | None = None
+    disconnected: bool = False
+    settled: bool = False
+    concurrency_held: bool = False
+
+    def first_byte(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = int((time.monotonic() - self.started) * 1000)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, catalog: Catalog, router: Router,
+                 upstreams: dict[str, ClaudeUpstream], budgets: BudgetRepo, writer: LedgerWriter) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.router = router
+        self.upstreams = upstreams
+        self.budgets = budgets
+        self.writer = writer
+        self.limiter = Limiter()
+
+    # -- admission -----------------------------------------------------------------------------------
+    def resolve(self, ex: Exchange, model: Any) -> ModelRoute:
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: field required (a string)", param="model")
+        ex.model = model
+        route = self.catalog.resolve(model)
+        if route is None:
+            raise unknown_model(model)
+        assert ex.key is not None
+        ex.key.check_model(route.public_id, model, route.aliases)
+        ex.route = route
+        return route
+
+    def limit(self, ex: Exchange) -> None:
+        key = ex.key
+        assert key is not None
+        self.limiter.check(key)  # raises RateLimited
+        if key.max_concurrency:
+            self.limiter.enter(key)
+            ex.concurrency_held = True
+
+    async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int) -> int:
+        """Hold the worst-case cost; returns the max_tokens to send (lowered near the limit)."""
+        key, route = ex.key, ex.route
+        assert key is not None and route is not None
+        if key.budget_micros is None:
+            return max_tokens
+        b = budget.bound(raw, max_tokens, route.rates)
+        start = budget.period_start(key.budget_period)
+        rid = await self.budgets.reserve(key.id, b.total, start)
+        if rid is not None:
+            ex.reservation_id = rid
+            return max_tokens
+        for _ in range(3):  # near the limit: lower max_tokens to what fits, racing other requests fairly
+            limit, spent, reserved = await self.budgets.remaining(key.id, start)
+            fit = b.fit_max_tokens((limit or 0) - spent - reserved)
+            if fit is None:
+                break
+            smaller = budget.CostBound(b.input_micros, b.output_rate, fit)
+            rid = await self.budgets.reserve(key.id, smaller.total, start)
+            if rid is not None:
+                ex.reservation_id = rid
+                return fit
+        raise BudgetExhausted(
+            "Budget exhausted for this API key: its remaining budget cannot cover this request. "
+            "Contact your administrator to increase the budget.",
+            code="budget_exhausted",
+        )
+
+    # -- upstream ------------------------------------------------------------------------------------
+    async def open(self, ex: Exchange, call: UpstreamCall, affinity: str | None,
+                   fallbacks: list[Target] | None = None, *, count_tokens: bool = False) -> Opened:
+        assert ex.route is not None
+        targets = self.router.order(ex.route, affinity, fallbacks)
+
+        async def attempt(target: Target):  # type: ignore[no-untyped-def]
+            up = self.upstreams.get(target.provider)
+            if up is None:
+                raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
+            call.target = target
+            return await (up.count_tokens(call) if count_tokens else up.messages(call))
+
+        opened = await self.router.open(targets, attempt, stream=call.stream)
+        ex.target, ex.attempts = opened.target, opened.attempts
+        ex.attempt_log = opened.log.entries or None
+        return opened
+
+    # -- settlement ----------------------------------------------------------------------------------
+    def finish(self, ex: Exchange, error: GatewayError | None = None) -> None:
+        """Settle the reservation with the actual cost and queue the ledger row; idempotent."""
+        if ex.settled:
+            return
+        ex.settled = True
+        if ex.concurrency_held and ex.key is not None:
+            self.limiter.leave(ex.key)
+        if error is not None:
+            ex.status, ex.error_type = error.status, error.kind
+        if ex.key is None:
+            return  # unauthenticated: nothing to bill, nothing to attribute
+        route = ex.route
+        cost = route.rates.cost_micros(ex.usage) if route else 0
+        savings = route.rates.cache_savings_micros(ex.usage) if route else 0
+        self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens)
+        target = ex.target
+        row = {
+            "ts_ms": now_ms(), "request_id": ex.request_id, "key_id": ex.key.id, "api": ex.api,
+            "endpoint": ex.endpoint, "model": ex.model, "public_model": route.public_id if route else None,
+            "provider": target.provider if target else None,
+            "upstream_model": target.upstream_model if target else None,
+            "stream": ex.stream, "status": ex.status, "error_type": ex.error_type,
+            **ex.usage.to_dict(), "cost_micros": cost, "cache_savings_micros": savings,
+            "latency_ms": int((time.monotonic() - ex.started) * 1000), "ttft_ms": ex.ttft_ms,
+            "attempts": ex.attempts, "attempt_log": orjson.dumps(ex.attempt_log).decode() if ex.attempt_log else None,
+            "disconnected": ex.disconnected,
+        }
+        settle = Settlement(ex.key.id, ex.reservation_id, cost) if (cost or ex.reservation_id) else None
+        self.writer.record(row, settle)
+
+
+def rate_limited(message: str, retry_after: float) -> RateLimited:
+    return RateLimited(message, retry_after=retry_after)

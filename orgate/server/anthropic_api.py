@@ -1,0 +1,214 @@
+"""The Anthropic Messages surface: /v1/messages, /v1/messages/count_tokens.
+
+This is the fast path: the client's JSON goes upstream as sent (model id spliced in), and the upstream's
+SSE bytes come back unchanged while a tee reads usage from `message_start` / `message_delta` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orgate.dialects.anthropic.sse import UsageTee, encode_event
+from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
+from orgate.pipeline import Exchange
+from orgate.routing.catalog import Target
+from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
+from orgate.server.render import anthropic_error, error_headers, from_upstream
+from orgate.upstreams.base import UpstreamCall, relayed
+
+if TYPE_CHECKING:
+    from orgate.server.app import App
+
+# Fields of the router's docs that steer the gateway and must not reach the provider.
+GATEWAY_FIELDS = ("fallbacks", "orq")
+
+
+def validate_messages_body(body: dict[str, Any], *, need_max_tokens: bool = True) -> None:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        raise InvalidRequest("messages: field required (a list of messages)", param="messages")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise InvalidRequest(f"messages.{i}: each message needs a 'role' and 'content'", param=f"messages.{i}")
+        if "content" not in m:
+            raise InvalidRequest(f"messages.{i}.content: field required", param=f"messages.{i}.content")
+    if need_max_tokens:
+        mt = body.get("max_tokens")
+        if mt is None:
+            raise InvalidRequest("max_tokens: field required", param="max_tokens")
+        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 0:
+            raise InvalidRequest("max_tokens: must be a non-negative integer", param="max_tokens")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise InvalidRequest("stream: must be a boolean", param="stream")
+
+
+def request_fallbacks(app: App, body: dict[str, Any]) -> list[Target]:
+    """Per-request fallbacks as in the router's docs: `fallbacks: [{model}]` or `orq: {fallbacks: [...]}`."""
+    specs: Any = body.get("fallbacks")
+    orq = body.get("orq")
+    if specs is None and isinstance(orq, dict):
+        specs = orq.get("fallbacks")
+    out: list[Target] = []
+    for item in specs or []:
+        name = item.get("model") if isinstance(item, dict) else item
+        route = app.catalog.resolve(name) if isinstance(name, str) else None
+        if route is None:
+            raise InvalidRequest(f"fallbacks: unknown model '{name}'", param="fallbacks")
+        out.extend(route.targets)
+    return out
+
+
+def affinity_of(headers: dict[str, str], body: dict[str, Any]) -> str | None:
+    for h in ("x-claude-code-session-id", "x-session-affinity", "session-id", "x-session-id"):
+        if headers.get(h):
+            return headers[h]
+    meta = body.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("user_id"), str):
+        return meta["user_id"]
+    return None
+
+
+async def messages(app: App, req: Request) -> None:
+    ex = Exchange(req.request_id, api="anthropic")
+    error: GatewayError | None = None
+    try:
+        await _messages(app, req, ex)
+    except GatewayError as e:
+        error = e
+    except ClientGone:
+        ex.disconnected = True
+    except asyncio.CancelledError:
+        ex.disconnected = True
+        raise
+    except Exception:
+        app.log.exception("unexpected error", extra={"request_id": req.request_id})
+        error = InternalError("Internal server error.")
+    finally:
+        if error is not None and ex.ttft_ms is None:
+            await respond(req.send, error.status, anthropic_error(error, req.request_id),
+                          error_headers(error, req.request_id))
+        app.pipeline.finish(ex, error)
+        app.access_log(ex, error)
+
+
+async def _messages(app: App, req: Request, ex: Exchange) -> None:
+    raw = await req.read_body(app.settings.server.max_body_bytes)
+    task = asyncio.current_task()
+    # From here on a client disconnect cancels this task, which closes the upstream request with it.
+    watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
+    try:
+        await _admitted(app, req, ex, raw)
+    except asyncio.CancelledError:
+        if not watcher.gone:
+            raise
+        ex.disconnected = True
+        task.uncancel()  # type: ignore[union-attr]
+    finally:
+        watcher.stop()
+
+
+async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
+    ex.key = await app.auth.authenticate(req.headers)
+    body = req.json()
+    validate_messages_body(body)
+    route = app.pipeline.resolve(ex, body.get("model"))
+    app.pipeline.limit(ex)
+    fallbacks = request_fallbacks(app, body)
+    raw_body: bytes | None = raw
+    if any(f in body for f in GATEWAY_FIELDS):
+        body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
+        raw_body = None
+    max_tokens = await app.pipeline.reserve(ex, raw, body["max_tokens"])
+    if max_tokens != body["max_tokens"]:
+        body = {**body, "max_tokens": max_tokens}
+        raw_body = None  # the body changed: the adapter serializes it
+    ex.stream = bool(body.get("stream"))
+    call = UpstreamCall(
+        target=route.targets[0] if route.targets else None,  # type: ignore[arg-type]
+        body=body, stream=ex.stream, raw_body=raw_body, client_model=ex.model,
+        anthropic_version=req.headers.get("anthropic-version", "2023-06-01"),
+        anthropic_beta=req.headers.get("anthropic-beta"),
+    )
+    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
+    resp = opened.response
+    if resp.status >= 400:
+        raise from_upstream(resp.status, await resp.read(), resp.headers)
+    headers = relayed(resp.headers)
+    headers.setdefault("request-id", req.request_id)
+    headers["x-request-id"] = req.request_id
+    headers["x-orgate-provider"] = opened.target.provider
+    if not ex.stream:
+        data = await resp.read()
+        ex.first_byte()
+        try:
+            ex.usage.merge_anthropic(orjson.loads(data).get("usage"))
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
+        await respond(req.send, resp.status, data, headers)
+        return
+    assert opened.chunks is not None
+    await relay_stream(app, req, ex, opened.chunks, resp, headers)
+
+
+async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: Any,
+                       headers: dict[str, str]) -> None:
+    """Upstream SSE bytes to the client as they arrive; usage read on the side."""
+    tee = UsageTee()
+    ex.first_byte()
+    await start_stream(req.send, headers)
+    try:
+        async for chunk in chunks:
+            tee.feed(chunk)
+            await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        tee.finish()
+        tail = b""
+        if not tee.stopped and tee.error is None:
+            tail = encode_event("error", {"type": "error", "error": {
+                "type": "api_error", "message": "The upstream stream ended before message_stop."}})
+            tee.error = {"type": "api_error"}
+        await req.send({"type": "http.response.body", "body": tail, "more_body": False})
+    except UpstreamUnavailable as e:
+        tee.error = {"type": e.kind}
+        frame = encode_event("error", {"type": "error", "error": {"type": e.kind, "message": e.message}})
+        await req.send({"type": "http.response.body", "body": frame, "more_body": False})
+    finally:
+        # On a client disconnect the task is cancelled here: the upstream is closed and usage so far billed.
+        await resp.aclose()
+        ex.usage = tee.usage
+        if tee.error is not None:
+            ex.error_type = tee.error.get("type") or "api_error"
+
+
+async def count_tokens(app: App, req: Request) -> None:
+    ex = Exchange(req.request_id, api="anthropic", endpoint="count_tokens")
+    error: GatewayError | None = None
+    try:
+        await req.read_body(app.settings.server.max_body_bytes)
+        ex.key = await app.auth.authenticate(req.headers)
+        body = req.json()
+        validate_messages_body(body, need_max_tokens=False)
+        app.pipeline.resolve(ex, body.get("model"))
+        call = UpstreamCall(
+            target=None, body=body, stream=False, raw_body=req.body, client_model=ex.model,  # type: ignore[arg-type]
+            anthropic_version=req.headers.get("anthropic-version", "2023-06-01"),
+            anthropic_beta=req.headers.get("anthropic-beta"),
+        )
+        opened = await app.pipeline.open(ex, call, None, count_tokens=True)
+        data = await opened.response.read()
+        if opened.response.status >= 400:
+            raise from_upstream(opened.response.status, data, opened.response.headers)
+        headers = relayed(opened.response.headers)
+        headers.setdefault("request-id", req.request_id)
+        headers["x-request-id"] = req.request_id
+        await respond(req.send, 200, data, headers)
+    except GatewayError as e:
+        error = e
+        await respond(req.send, e.status, anthropic_error(e, req.request_id), error_headers(e, req.request_id))
+    except ClientGone:
+        ex.disconnected = True
+    finally:
+        # Token counting is never billed: no usage, no cost; the row records that it happened.
+        app.pipeline.finish(ex, error)

@@ -1,0 +1,166 @@
+"""The composition root: builds every part from Settings and dispatches ASGI requests to surfaces.
+
+Only this module (and the CLI) picks concrete stores and reads settings; everything below receives what it
+needs. Routes are a dict lookup on a normalised path, so `/v1/v1/messages` (clients whose base URL already
+ends in /v1), `/messages` and `/v1/messages` all reach the same handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from orgate.config import Settings
+from orgate.errors import GatewayError, NotFound
+from orgate.keyauth import KeyAuth
+from orgate.logs import AccessLog
+from orgate.pipeline import Pipeline
+from orgate.routing.catalog import Catalog
+from orgate.routing.router import Router
+from orgate.server import anthropic_api, models_api
+from orgate.server.asgi import Receive, Request, Scope, Send, respond
+from orgate.server.render import anthropic_error, error_headers, openai_error
+from orgate.store.budget_repo import BudgetRepo
+from orgate.store.db import make_engine, upgrade_async
+from orgate.store.keys_repo import KeysRepo
+from orgate.store.writer import LedgerWriter
+from orgate.upstreams import http
+from orgate.upstreams.registry import build_upstreams
+
+Handler = Callable[["App", Request], Awaitable[None]]
+
+# Paths OpenAI-style and Anthropic-style clients build from a base URL with or without /v1.
+_BARE = ("/messages", "/chat/completions", "/responses", "/models")
+
+
+def normalize(path: str) -> str:
+    p = path.rstrip("/") or "/"
+    while p.startswith("/v1/v1/") or p == "/v1/v1":
+        p = p[3:]
+    if p.startswith(_BARE):
+        p = "/v1" + p
+    return p
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The server secret signs sessions and seals reasoning envelopes; generated once into data_dir."""
+    if settings.secret:
+        return settings.secret.encode()
+    path = Path(settings.data_dir) / "secret"
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48).encode()
+    path.write_bytes(value)
+    path.chmod(0o600)
+    return value
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log = logging.getLogger("orgate")
+        self.secret = load_secret(settings)
+        self.catalog = Catalog(settings)
+        self.router = Router(settings.routing)
+        self.engine = make_engine(settings.db_url)
+        self.instance_id = uuid.uuid4().hex
+        self.keys = KeysRepo(self.engine)
+        self.auth = KeyAuth(self.keys, settings.keys.cache_ttl_seconds)
+        self.budgets = BudgetRepo(self.engine, self.instance_id, int(settings.budgets.reservation_ttl_seconds * 1000))
+        self.writer = LedgerWriter(self.budgets, settings)
+        self.upstreams = build_upstreams(settings)
+        self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer)
+        self.access = AccessLog(settings.server.log_prompts)
+        self.routes: dict[tuple[str, str], Handler] = {}
+        self.prefix_routes: list[tuple[str, str, Handler]] = []
+        self._register()
+
+    def _register(self) -> None:
+        r = self.routes
+        r[("POST", "/v1/messages")] = anthropic_api.messages
+        r[("POST", "/v1/messages/count_tokens")] = anthropic_api.count_tokens
+        r[("GET", "/v1/models")] = models_api.list_models
+        self.prefix_routes.append(("GET", "/v1/models/", models_api.get_model))
+        r[("GET", "/health")] = r[("GET", "/healthz")] = health
+        from orgate.server import extensions  # surfaces added by later modules register themselves
+
+        extensions.register(self)
+
+    def access_log(self, ex: Any, error: GatewayError | None) -> None:
+        self.access.write(ex, error)
+
+    async def startup(self) -> None:
+        await upgrade_async(self.settings.db_url)
+        self.writer.start()
+        self.auth.start()
+
+    async def shutdown(self) -> None:
+        await self.auth.close()
+        await self.writer.close()
+        for up in self.upstreams.values():
+            await up.aclose()
+        await http.close_session()
+        await self.engine.dispose()
+        self.access.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.dispatch(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as e:
+                    self.log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = normalize(scope["path"])
+        req = Request(scope, receive, send, new_request_id())
+        req.path = path
+        handler = self.routes.get((scope["method"], path))
+        if handler is None:
+            for method, prefix, h in self.prefix_routes:
+                if scope["method"] == method and path.startswith(prefix):
+                    handler = h
+                    break
+        if handler is None:
+            await not_found(req)
+            return
+        await handler(self, req)
+
+
+async def health(app: App, req: Request) -> None:
+    await respond(req.send, 200, b'{"status":"ok"}', {})
+
+
+async def not_found(req: Request) -> None:
+    err = NotFound(f"No route for {req.method} {req.scope['path']}.")
+    openai_style = req.path.startswith(("/v1/chat", "/v1/responses", "/v2/"))
+    body = openai_error(err, req.request_id) if openai_style else anthropic_error(err, req.request_id)
+    await respond(req.send, 404, body, error_headers(err, req.request_id))
+
+
+def create_app(settings: Settings) -> App:
+    return App(settings)

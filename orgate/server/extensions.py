@@ -1,0 +1,14 @@
+"""Surfaces beyond the Anthropic core (OpenAI dialects, usage, admin) hook into the route table here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orgate.server.app import App
+
+
+def register(app: App) -> None:
+    from orgate.server import usage_api
+
+    usage_api.register(app)

@@ -1,0 +1,98 @@
+"""Errors rendered in the caller's dialect, with the headers clients act on.
+
+Upstream error mapping (the documented table; README "Errors"):
+    upstream 400/404/413/422  -> relayed: same status, the provider's error type and message
+    upstream 401/403          -> 502 api_error "the provider rejected the gateway's credentials" (the
+                                 client's key is fine; the provider's message is not relayed because it
+                                 can quote the gateway's own credential), x-should-retry: false
+    upstream 429              -> 429 rate_limit_error, retry-after relayed
+    upstream 500/502/503/504  -> relayed status (api_error / overloaded_error / timeout_error)
+    upstream 529              -> 529 overloaded_error
+    connection refused/reset  -> 502 api_error;  timeout -> 504 timeout_error
+`x-should-retry: false` goes on every error a retry cannot fix (400, 401, 403, 404, 413, budget 429), so
+SDKs and Claude Code stop at once; retryable errors carry `x-should-retry: true` and `retry-after` when known.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from orgate.errors import GatewayError, UpstreamError, kind_for_status
+
+# OpenAI's error `type` for each Anthropic kind (what the openai SDKs and OpenAI-style clients expect).
+OPENAI_TYPES = {
+    "invalid_request_error": "invalid_request_error",
+    "authentication_error": "authentication_error",
+    "permission_error": "permission_error",
+    "not_found_error": "not_found_error",
+    "request_too_large": "invalid_request_error",
+    "rate_limit_error": "rate_limit_error",
+    "billing_error": "insufficient_quota",
+    "timeout_error": "timeout_error",
+    "overloaded_error": "server_error",
+    "api_error": "server_error",
+    "conflict_error": "conflict_error",
+}
+
+
+def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
+    h = {"request-id": err.headers.get("request-id", request_id), "x-request-id": request_id}
+    for k, v in err.headers.items():
+        if k.startswith("anthropic-ratelimit-"):
+            h[k] = v
+    h["x-should-retry"] = "true" if err.retryable else "false"
+    if err.retry_after is not None:
+        h["retry-after"] = str(max(1, math.ceil(err.retry_after)))
+    return h
+
+
+def anthropic_error(err: GatewayError, request_id: str) -> bytes:
+    return orjson.dumps(
+        {"type": "error", "error": {"type": err.kind, "message": err.message}, "request_id": request_id}
+    )
+
+
+def openai_error(err: GatewayError, request_id: str) -> bytes:
+    code = err.code
+    if code is None and err.status == 429:
+        code = "rate_limit_exceeded"
+    if code is None and "prompt is too long" in err.message:
+        code = "context_length_exceeded"
+    return orjson.dumps(
+        {"error": {"message": err.message, "type": OPENAI_TYPES.get(err.kind, "server_error"),
+                   "param": err.param, "code": code}}
+    )
+
+
+def from_upstream(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+    """An upstream's non-2xx answer as a GatewayError, per the table in this module's docstring."""
+    retry_after = _retry_after(headers)
+    if status in (401, 403):
+        return UpstreamError(
+            "The model provider rejected the gateway's credentials. Contact your administrator.",
+            status=502, kind="api_error", retryable=False, headers=headers,
+        )
+    kind, message = kind_for_status(status), f"Upstream error (HTTP {status})."
+    try:
+        obj: Any = orjson.loads(body)
+        e = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(e, dict):
+            kind = e.get("type") or kind
+            message = e.get("message") or message
+    except orjson.JSONDecodeError:
+        pass
+    return UpstreamError(message, status=status, kind=kind, retry_after=retry_after, headers=headers)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        v = headers.get(name)
+        if v:
+            try:
+                return float(v) / scale
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,87 @@
+"""Reading the ledger: summaries by day and model, and pages of rows with filters.
+
+These queries serve the /usage page, the admin console and the CLI; no model request ever runs them.
+Every query filters on (key_id, ts_ms) or ts_ms, which the two ledger indexes cover.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orgate.store.schema import ledger
+
+DAY_MS = 86_400_000
+TOKEN_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+SUM_COLS = (*TOKEN_COLS, "cost_micros", "cache_savings_micros")
+
+
+def _sums() -> list[Any]:
+    cols: list[Any] = [sa.func.count().label("requests")]
+    cols += [sa.func.coalesce(sa.func.sum(ledger.c[c]), 0).label(c) for c in SUM_COLS]
+    cols.append(sa.func.coalesce(sa.func.sum(sa.case((ledger.c.status >= 400, 1), else_=0)), 0).label("errors"))
+    return cols
+
+
+def _where(key_id: int | None, since_ms: int | None, until_ms: int | None = None, **f: Any) -> list[Any]:
+    conds: list[Any] = []
+    if key_id is not None:
+        conds.append(ledger.c.key_id == key_id)
+    if since_ms is not None:
+        conds.append(ledger.c.ts_ms >= since_ms)
+    if until_ms is not None:
+        conds.append(ledger.c.ts_ms < until_ms)
+    if f.get("model"):
+        conds.append(ledger.c.public_model == f["model"])
+    if f.get("provider"):
+        conds.append(ledger.c.provider == f["provider"])
+    if f.get("status") == "error":
+        conds.append(ledger.c.status >= 400)
+    elif f.get("status") == "ok":
+        conds.append(ledger.c.status < 400)
+    if f.get("api"):
+        conds.append(ledger.c.api == f["api"])
+    return conds
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {k: (int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in r._mapping.items()}
+
+
+class LedgerRepo:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def summary(self, key_id: int | None = None, since_ms: int | None = None,
+                      until_ms: int | None = None) -> dict[str, Any]:
+        q = sa.select(*_sums()).where(*_where(key_id, since_ms, until_ms))
+        async with self.engine.connect() as conn:
+            return _row((await conn.execute(q)).one())
+
+    async def by_day(self, key_id: int | None, since_ms: int) -> list[dict[str, Any]]:
+        day = ledger.c.ts_ms // DAY_MS
+        q = (sa.select(day.label("day"), *_sums()).where(*_where(key_id, since_ms))
+             .group_by(day).order_by(day))
+        async with self.engine.connect() as conn:
+            rows = [_row(r) for r in (await conn.execute(q)).all()]
+        for r in rows:
+            r["day_ms"] = int(r.pop("day")) * DAY_MS
+        return rows
+
+    async def by_group(self, column: str, key_id: int | None, since_ms: int | None) -> list[dict[str, Any]]:
+        col = ledger.c[column]
+        q = (sa.select(col.label("name"), *_sums()).where(*_where(key_id, since_ms))
+             .group_by(col).order_by(sa.desc("cost_micros")))
+        async with self.engine.connect() as conn:
+            return [_row(r) for r in (await conn.execute(q)).all()]
+
+    async def page(self, *, key_id: int | None = None, limit: int = 50, before_id: int | None = None,
+                   since_ms: int | None = None, until_ms: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        conds = _where(key_id, since_ms, until_ms, **filters)
+        if before_id is not None:
+            conds.append(ledger.c.id < before_id)  # keyset paging: stays fast at a million rows
+        q = sa.select(ledger).where(*conds).order_by(ledger.c.id.desc()).limit(min(max(limit, 1), 1000))
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(q)).all()]

@@ -1,0 +1,92 @@
+"""The ledger writer: usage rows and settlements leave the request path and reach SQL in batches.
+
+`record` only appends to a list. A background task flushes every `flush_interval_seconds` (or sooner when a
+batch fills) in one transaction, renews this instance's in-flight reservations, and sweeps expired ones.
+A failed flush keeps its rows for the next try; shutdown flushes whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from orgate.config import Settings
+from orgate.store.budget_repo import BudgetRepo, Settlement
+
+log = logging.getLogger("orgate.ledger")
+
+RENEW_EVERY_S = 60.0
+
+
+class LedgerWriter:
+    def __init__(self, repo: BudgetRepo, settings: Settings, sweep_every_s: float = 15.0) -> None:
+        self.repo = repo
+        self.enabled = settings.ledger.enabled
+        self.batch_size = settings.ledger.batch_size
+        self.interval = settings.ledger.flush_interval_seconds
+        self.sweep_every_s = sweep_every_s
+        self._rows: list[dict[str, Any]] = []
+        self._settlements: list[Settlement] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self.flushed_rows = 0
+
+    def record(self, row: dict[str, Any], settlement: Settlement | None) -> None:
+        if self.enabled:
+            self._rows.append(row)
+        if settlement is not None:
+            self._settlements.append(settlement)
+        if len(self._rows) >= self.batch_size:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_renew = loop.time() + RENEW_EVERY_S
+        next_sweep = loop.time()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+            now = loop.time()
+            try:
+                if now >= next_renew:
+                    next_renew = now + RENEW_EVERY_S
+                    await self.repo.renew()
+                if now >= next_sweep:
+                    next_sweep = now + self.sweep_every_s
+                    n = await self.repo.sweep_expired()
+                    if n:
+                        log.warning("released %d expired budget reservations", n)
+            except Exception:  # the database may be briefly unavailable; retry next round
+                log.exception("reservation maintenance failed")
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            if not self._rows and not self._settlements:
+                return
+            rows, self._rows = self._rows, []
+            settlements, self._settlements = self._settlements, []
+            try:
+                await self.repo.flush(rows, settlements)
+                self.flushed_rows += len(rows)
+            except Exception:
+                log.exception("ledger flush failed; %d rows kept for retry", len(rows))
+                self._rows[:0] = rows
+                self._settlements[:0] = settlements
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.flush()

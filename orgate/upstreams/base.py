@@ -1,0 +1,63 @@
+"""What every upstream adapter takes and gives back.
+
+A Claude upstream (anthropic, bedrock, vertex) takes an Anthropic Messages request body and answers in the
+Anthropic wire format whatever its own framing is: JSON bodies as Anthropic messages or Anthropic error
+objects, streams as Anthropic SSE bytes. Provider quirks (URL, auth, body edits, AWS event-stream) stay
+inside the adapter, so the pipeline and every dialect see one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orgate.routing.catalog import Target
+
+# Upstream response headers a client may act on; everything else stays at the gateway.
+RELAYED_HEADERS = ("request-id", "retry-after", "retry-after-ms", "x-should-retry")
+RELAYED_PREFIXES = ("anthropic-ratelimit-",)
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    target: Target
+    body: dict[str, Any]  # Anthropic Messages request (the hub shape); `model` is replaced by the adapter
+    stream: bool
+    anthropic_version: str = "2023-06-01"
+    anthropic_beta: str | None = None
+    # The client's own bytes when `body` was not changed beyond the model id: the adapter may send them
+    # with only the model spliced in, so signatures and unknown fields pass byte for byte.
+    raw_body: bytes | None = None
+    client_model: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: dict[str, str]  # lower-case names
+
+    async def read(self) -> bytes: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ClaudeUpstream(Protocol):
+    name: str
+
+    async def messages(self, call: UpstreamCall) -> UpstreamResponse: ...
+
+    async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+def relayed(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        lk = k.lower()
+        if lk in RELAYED_HEADERS or lk.startswith(RELAYED_PREFIXES):
+            out[lk] = v
+    return out

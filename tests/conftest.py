@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.anthropic_fake import FakeAnthropic
+from tests.gateway import Gateway
+
+
+@pytest.fixture(scope="session")
+def fake_session() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(fake_session: FakeAnthropic) -> FakeAnthropic:
+    fake_session.reset()
+    return fake_session
+
+
+@pytest.fixture(scope="session")
+def gateway(fake_session: FakeAnthropic) -> Iterator[Gateway]:
+    gw = Gateway(fake_session.url).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def key(gateway: Gateway) -> str:
+    return gateway.create_key("default-test-key")
