@@ -111,8 +111,7 @@ class Pipeline:
                 return fit
         raise BudgetExhausted(
             "Budget exhausted for this API key: its remaining budget cannot cover this request. "
-            "Contact your administrator to increase the budget.",
-            code="budget_exhausted",
+            "Contact your administrator to increase the budget."
         )
 
     # -- upstream ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from orgate.errors import GatewayError, UpstreamError, kind_for_status
+from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
 
 # OpenAI's error `type` for each Anthropic kind (what the openai SDKs and OpenAI-style clients expect).
 OPENAI_TYPES = {
@@ -50,13 +50,19 @@ def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
 
 
 def anthropic_error(err: GatewayError, request_id: str) -> bytes:
-    return orjson.dumps(
-        {"type": "error", "error": {"type": err.kind, "message": err.message}, "request_id": request_id}
-    )
+    error: dict[str, Any] = {"type": err.kind, "message": err.message}
+    if isinstance(err, BudgetExhausted):
+        # Anthropic's own code for an exhausted spend cap: SDKs raise EnforcedSpendLimitReachedError for it.
+        error["details"] = {"error_code": "enforced_spend_limit_reached"}
+    return orjson.dumps({"type": "error", "error": error, "request_id": request_id})
 
 
 def openai_error(err: GatewayError, request_id: str) -> bytes:
     code = err.code
+    if isinstance(err, BudgetExhausted):
+        # OpenAI's quota error: its SDKs and Codex treat insufficient_quota as final, not as a rate limit.
+        return orjson.dumps({"error": {"message": err.message, "type": "insufficient_quota", "param": None,
+                                       "code": "insufficient_quota"}})
     if code is None and err.status == 429:
         code = "rate_limit_exceeded"
     if code is None and "prompt is too long" in err.message:

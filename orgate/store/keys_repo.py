@@ -45,10 +45,11 @@ class KeysRepo:
         if "allowed_models" in values:
             values["allowed_models"] = orjson.dumps(list(values["allowed_models"])).decode()
         values.setdefault("budget_period", "none")
+        values.setdefault("status", "active")
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 keys.insert().values(
-                    name=name, prefix=visible_prefix(key), hash=hash_key(key), status="active",
+                    name=name, prefix=visible_prefix(key), hash=hash_key(key),
                     created_ms=now, updated_ms=now, period_start_ms=now, **values,
                 )
             )

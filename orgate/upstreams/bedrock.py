@@ -173,7 +173,8 @@ class BedrockStream:
                 try:
                     messages = decoder.feed(raw)
                 except EventStreamError as e:
-                    yield _error_frame("api_error", f"Bedrock stream corrupt: {e}")
+                    out, done = _convert(e.messages)
+                    yield out + (b"" if done else _error_frame("api_error", f"Bedrock stream corrupt: {e}"))
                     return
                 out, done = _convert(messages)
                 if out:

@@ -5,7 +5,8 @@
 All integers big-endian; prelude_crc is CRC-32 of the first 8 bytes, message_crc is CRC-32 of everything
 before it. The decoder is I/O free: `feed(bytes)` returns the complete messages seen so far, `finish()`
 checks nothing is left over. Any split of the input gives the same messages. A CRC mismatch, an impossible
-length or a malformed header raises `EventStreamError`: the stream cannot be trusted after that.
+length or a malformed header raises `EventStreamError` (carrying the good messages decoded before it): the
+stream cannot be trusted after that.
 `encode_message` builds frames for tests and fake servers.
 """
 
@@ -27,7 +28,14 @@ _U32 = struct.Struct(">I")
 
 
 class EventStreamError(ValueError):
-    """The byte stream is not valid event-stream framing."""
+    """The byte stream is not valid event-stream framing.
+
+    `messages` holds the good messages that `feed` decoded before the bad one, so a caller can relay them.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.messages: list[Message] = []
 
 
 @dataclass(slots=True)
@@ -70,7 +78,7 @@ class EventStreamDecoder:
         try:
             while len(buf) - start >= PRELUDE_LEN:
                 total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, start)
-                if _crc(memoryview(buf)[start : start + 8]) != prelude_crc:
+                if _crc(buf[start : start + 8]) != prelude_crc:
                     raise EventStreamError("event-stream prelude CRC mismatch")
                 if headers_len > MAX_HEADERS_LEN:
                     raise EventStreamError(f"event-stream headers too long ({headers_len} bytes)")
@@ -78,8 +86,11 @@ class EventStreamDecoder:
                     raise EventStreamError(f"event-stream message length {total} is impossible")
                 if len(buf) - start < total:
                     break
-                out.append(_decode_message(memoryview(buf)[start : start + total], headers_len))
+                out.append(_decode_message(memoryview(bytes(buf[start : start + total])), headers_len))
                 start += total
+        except EventStreamError as e:
+            e.messages = out
+            raise
         finally:
             if start:
                 del self._buf[:start]

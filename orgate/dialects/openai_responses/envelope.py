@@ -36,9 +36,7 @@ class ReasoningEnvelope:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError("the reasoning envelope secret must be at least 32 bytes")
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"orgate reasoning envelope v1").derive(
-            secret
-        )
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"orgate reasoning envelope v1").derive(secret)
         self._aead = AESGCM(key)
 
     def seal(self, blocks: list[dict[str, Any]], *, key_id: str) -> str:

@@ -42,5 +42,12 @@ def openai_error(kind: str, message: str) -> tuple[str, str | None]:
 def error_body(kind: str, message: str, *, param: str | None = None, code: str | None = None) -> bytes:
     etype, default_code = openai_error(kind, message)
     return orjson.dumps(
-        {"error": {"message": message, "type": etype, "param": param, "code": code if code is not None else default_code}}
+        {
+            "error": {
+                "message": message,
+                "type": etype,
+                "param": param,
+                "code": code if code is not None else default_code,
+            }
+        }
     )

@@ -161,9 +161,7 @@ def _item_blocks(item: dict, path: str, envelope: ReasoningEnvelope, key_id: str
     if kind in ("function_call_output", "custom_tool_call_output", "local_shell_call_output"):
         return "user", [_tool_result(item, path)]
     if kind == "item_reference":
-        raise InvalidRequest(
-            "`item_reference` is not supported: orgate is stateless; send the full items", param=path
-        )
+        raise InvalidRequest("`item_reference` is not supported: orgate is stateless; send the full items", param=path)
     return "user", []  # web_search_call, compaction, other hosted-tool items: not replayable, dropped
 
 
@@ -227,7 +225,9 @@ def _file_block(part: dict, path: str) -> dict:
     file_data, file_url = part.get("file_data"), part.get("file_url")
     if isinstance(file_data, str) and file_data:
         media, data = (
-            _data_uri(file_data, f"{path}.file_data") if file_data.startswith("data:") else ("application/pdf", file_data)
+            _data_uri(file_data, f"{path}.file_data")
+            if file_data.startswith("data:")
+            else ("application/pdf", file_data)
         )
         if media == "application/pdf":
             source = {"type": "base64", "media_type": media, "data": data}
@@ -235,7 +235,9 @@ def _file_block(part: dict, path: str) -> dict:
             try:
                 text = base64.b64decode(data, validate=True).decode("utf-8")
             except (binascii.Error, ValueError) as exc:
-                raise InvalidRequest("input_file.file_data is not valid base64 text", param=f"{path}.file_data") from exc
+                raise InvalidRequest(
+                    "input_file.file_data is not valid base64 text", param=f"{path}.file_data"
+                ) from exc
             source = {"type": "text", "media_type": "text/plain", "data": text}
         else:
             raise InvalidRequest(f"unsupported file type {media!r} (PDF or text only)", param=f"{path}.file_data")
@@ -438,7 +440,9 @@ def _tool_choice(body: dict, has_tools: bool) -> dict | None:
 # ---------------------------------------------------------------- reasoning, limits, sampling
 
 
-def _thinking(body: dict, opts: ResponsesOptions, choice: dict | None, messages: list) -> tuple[dict | None, str | None]:
+def _thinking(
+    body: dict, opts: ResponsesOptions, choice: dict | None, messages: list
+) -> tuple[dict | None, str | None]:
     reasoning = body.get("reasoning")
     if not isinstance(reasoning, dict):
         return None, None

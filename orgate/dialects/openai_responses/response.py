@@ -20,8 +20,11 @@ from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
 from orgate.dialects.openai_responses.request import ToolRef, tool_index
 from orgate.governance.usage import Usage
 
-_INCOMPLETE = {"max_tokens": "max_output_tokens", "model_context_window_exceeded": "max_output_tokens",
-               "refusal": "content_filter"}
+_INCOMPLETE = {
+    "max_tokens": "max_output_tokens",
+    "model_context_window_exceeded": "max_output_tokens",
+    "refusal": "content_filter",
+}
 
 
 def from_anthropic(
@@ -57,8 +60,13 @@ def from_anthropic(
     usage = message.get("usage")
     status, details = final_status(message.get("stop_reason"))
     return response_object(
-        "resp_" + base, model=model, created=created, request=request, status=status,
-        output=output, usage=usage_object(Usage.from_anthropic(usage), thinking_tokens(usage)),
+        "resp_" + base,
+        model=model,
+        created=created,
+        request=request,
+        status=status,
+        output=output,
+        usage=usage_object(Usage.from_anthropic(usage), thinking_tokens(usage)),
         incomplete_details=details,
     )
 
@@ -93,17 +101,19 @@ def wants_summary(request: dict) -> bool:
     )
 
 
-def reasoning_item(
-    item_id: str, blocks: list[dict], envelope: ReasoningEnvelope, key_id: str, summaries: bool
-) -> dict:
+def reasoning_item(item_id: str, blocks: list[dict], envelope: ReasoningEnvelope, key_id: str, summaries: bool) -> dict:
     clean = [_clean_thinking(b) for b in blocks]
     summary = [
         {"type": "summary_text", "text": b["thinking"]}
         for b in clean
         if summaries and b["type"] == "thinking" and b.get("thinking")
     ]
-    return {"id": item_id, "type": "reasoning", "summary": summary,
-            "encrypted_content": envelope.seal(clean, key_id=key_id)}
+    return {
+        "id": item_id,
+        "type": "reasoning",
+        "summary": summary,
+        "encrypted_content": envelope.seal(clean, key_id=key_id),
+    }
 
 
 def _clean_thinking(block: dict) -> dict:
@@ -120,7 +130,9 @@ def output_text(text: str) -> dict:
     return {"type": "output_text", "text": text, "annotations": []}
 
 
-def tool_call_item(item_id: str, block: dict, tools: dict[str, ToolRef], status: str, raw_args: str | None = None) -> dict:
+def tool_call_item(
+    item_id: str, block: dict, tools: dict[str, ToolRef], status: str, raw_args: str | None = None
+) -> dict:
     """Render a finished (or, with status in_progress and raw_args "", a starting) tool_use block."""
     name = block.get("name") or ""
     ref = tools.get(name) or ToolRef("function", name)
@@ -128,16 +140,32 @@ def tool_call_item(item_id: str, block: dict, tools: dict[str, ToolRef], status:
     call_id = block.get("id") or ""
     if ref.kind == "custom":
         text = args.get("input")
-        item = {"id": item_id.replace("fc_", "ctc_", 1), "type": "custom_tool_call", "status": status,
-                "call_id": call_id, "name": ref.name,
-                "input": text if isinstance(text, str) else ("" if text is None else orjson.dumps(text).decode())}
+        item = {
+            "id": item_id.replace("fc_", "ctc_", 1),
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "name": ref.name,
+            "input": text if isinstance(text, str) else ("" if text is None else orjson.dumps(text).decode()),
+        }
     elif ref.kind == "local_shell":
-        item = {"id": item_id.replace("fc_", "lsh_", 1), "type": "local_shell_call", "status": status,
-                "call_id": call_id, "action": shell_action(args)}
+        item = {
+            "id": item_id.replace("fc_", "lsh_", 1),
+            "type": "local_shell_call",
+            "status": status,
+            "call_id": call_id,
+            "action": shell_action(args),
+        }
     else:
         arguments = raw_args if raw_args is not None else orjson.dumps(args).decode()
-        item = {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
-                "name": ref.name, "arguments": arguments}
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "status": status,
+            "call_id": call_id,
+            "name": ref.name,
+            "arguments": arguments,
+        }
     if ref.namespace:
         item["namespace"] = ref.namespace
     return item
@@ -147,8 +175,14 @@ def shell_action(args: dict) -> dict:
     command = args.get("command")
     if isinstance(command, str):
         command = [command]
-    return {"type": "exec", "command": [str(c) for c in command or []], "timeout_ms": args.get("timeout_ms"),
-            "working_directory": args.get("workdir"), "env": {}, "user": None}
+    return {
+        "type": "exec",
+        "command": [str(c) for c in command or []],
+        "timeout_ms": args.get("timeout_ms"),
+        "working_directory": args.get("workdir"),
+        "env": {},
+        "user": None,
+    }
 
 
 def final_status(stop_reason: Any) -> tuple[str, dict | None]:
@@ -166,8 +200,10 @@ def usage_object(usage: Usage, reasoning_tokens: int) -> dict:
     prompt = usage.prompt_tokens
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens,
-                                 "cache_write_tokens": usage.cache_write_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": prompt + usage.output_tokens,
@@ -175,8 +211,16 @@ def usage_object(usage: Usage, reasoning_tokens: int) -> dict:
 
 
 def response_object(
-    response_id: str, *, model: str, created: int, request: dict, status: str, output: list[dict],
-    usage: dict | None, incomplete_details: dict | None = None, error: dict | None = None,
+    response_id: str,
+    *,
+    model: str,
+    created: int,
+    request: dict,
+    status: str,
+    output: list[dict],
+    usage: dict | None,
+    incomplete_details: dict | None = None,
+    error: dict | None = None,
 ) -> dict:
     """The full `response` object, echoing the request's settings like OpenAI does."""
     reasoning = request.get("reasoning")
@@ -196,10 +240,12 @@ def response_object(
         "parallel_tool_calls": request.get("parallel_tool_calls") is not False,
         "previous_response_id": None,
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
-        if isinstance(reasoning, dict) else None,
+        if isinstance(reasoning, dict)
+        else None,
         "store": False,
         "temperature": request.get("temperature"),
-        "text": {"format": text.get("format") or {"type": "text"}} if isinstance(text, dict)
+        "text": {"format": text.get("format") or {"type": "text"}}
+        if isinstance(text, dict)
         else {"format": {"type": "text"}},
         "tool_choice": request.get("tool_choice") or "auto",
         "tools": request.get("tools") if isinstance(request.get("tools"), list) else [],

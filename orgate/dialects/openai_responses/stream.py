@@ -20,6 +20,7 @@ import orjson
 from orgate.dialects.anthropic.sse import encode_event
 from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
 from orgate.dialects.openai_responses.errors import openai_error
+from orgate.dialects.openai_responses.request import tool_index
 from orgate.dialects.openai_responses.response import (
     ItemIds,
     final_status,
@@ -32,12 +33,19 @@ from orgate.dialects.openai_responses.response import (
     usage_object,
     wants_summary,
 )
-from orgate.dialects.openai_responses.request import tool_index
 from orgate.governance.usage import Usage
 
-_KIND_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
-                "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
-                "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
+_KIND_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
 # Codex acts on these `response.error.code`s; anything else is a plain retryable failure.
@@ -78,9 +86,7 @@ class ResponsesStreamEncoder:
 
     def start(self) -> bytes:
         skeleton = self._response("in_progress", [], None)
-        return self._emit("response.created", response=skeleton) + self._emit(
-            "response.in_progress", response=skeleton
-        )
+        return self._emit("response.created", response=skeleton) + self._emit("response.in_progress", response=skeleton)
 
     def feed(self, event: dict) -> bytes:
         if self._done or not isinstance(event, dict):
@@ -116,8 +122,9 @@ class ResponsesStreamEncoder:
         status, details = final_status(self._stop_reason)
         self._done = True
         final = self._response(status, self._output, self._usage_obj(), incomplete_details=details)
-        return out + self._emit("response.completed" if status == "completed" else "response.incomplete",
-                                response=final)
+        return out + self._emit(
+            "response.completed" if status == "completed" else "response.incomplete", response=final
+        )
 
     def error(self, kind: str, message: str, status: int) -> bytes:
         if self._done:
@@ -137,8 +144,9 @@ class ResponsesStreamEncoder:
         if kind in ("thinking", "redacted_thinking"):
             if not self._is_open("reasoning"):
                 out += self._close_item()
-                out += self._open("reasoning", {"id": self._ids.next("rs"), "type": "reasoning", "summary": []},
-                                  blocks=[], parts=[])
+                out += self._open(
+                    "reasoning", {"id": self._ids.next("rs"), "type": "reasoning", "summary": []}, blocks=[], parts=[]
+                )
             state = {"kind": kind, "block": dict(block), "part": None}
             self._item["blocks"].append(state["block"])
         elif kind == "text":
@@ -148,8 +156,9 @@ class ResponsesStreamEncoder:
             content_index = len(self._item["parts"])
             self._item["parts"].append(output_text(""))
             state = {"kind": "text", "content_index": content_index, "text": []}
-            out += self._emit("response.content_part.added", **self._where(), content_index=content_index,
-                              part=output_text(""))
+            out += self._emit(
+                "response.content_part.added", **self._where(), content_index=content_index, part=output_text("")
+            )
         elif kind == "tool_use":
             out += self._close_item()
             start = tool_call_item(self._ids.next("fc"), {**block, "input": {}}, self._tools, "in_progress", "")
@@ -170,16 +179,22 @@ class ResponsesStreamEncoder:
             if not (self._summaries and text):
                 return b""
             out = self._open_summary_part(state)
-            return out + self._emit("response.reasoning_summary_text.delta", **self._where(),
-                                    summary_index=state["part"], delta=text)
+            return out + self._emit(
+                "response.reasoning_summary_text.delta", **self._where(), summary_index=state["part"], delta=text
+            )
         if dtype == "signature_delta" and state["kind"] == "thinking":
             state["block"]["signature"] = delta.get("signature") or ""
         elif dtype == "text_delta" and state["kind"] == "text":
             text = delta.get("text") or ""
             state["text"].append(text)
             if text:
-                return self._emit("response.output_text.delta", **self._where(),
-                                  content_index=state["content_index"], delta=text, logprobs=[])
+                return self._emit(
+                    "response.output_text.delta",
+                    **self._where(),
+                    content_index=state["content_index"],
+                    delta=text,
+                    logprobs=[],
+                )
         elif dtype == "input_json_delta" and state["kind"] == "tool_use":
             piece = delta.get("partial_json") or ""
             state["json"].append(piece)
@@ -195,13 +210,15 @@ class ResponsesStreamEncoder:
             where = {**self._where(), "summary_index": state["part"]}
             self._item["parts"].append({"type": "summary_text", "text": text})
             return self._emit("response.reasoning_summary_text.done", **where, text=text) + self._emit(
-                "response.reasoning_summary_part.done", **where, part={"type": "summary_text", "text": text})
+                "response.reasoning_summary_part.done", **where, part={"type": "summary_text", "text": text}
+            )
         if state["kind"] == "text":
             text = "".join(state["text"])
             self._item["parts"][state["content_index"]] = output_text(text)
             where = {**self._where(), "content_index": state["content_index"]}
             return self._emit("response.output_text.done", **where, text=text, logprobs=[]) + self._emit(
-                "response.content_part.done", **where, part=output_text(text))
+                "response.content_part.done", **where, part=output_text(text)
+            )
         if state["kind"] == "tool_use":
             return self._finish_tool("".join(state["json"]))
         return b""
@@ -211,8 +228,12 @@ class ResponsesStreamEncoder:
             return b""
         state["part"] = self._item["summary_count"]
         self._item["summary_count"] += 1
-        return self._emit("response.reasoning_summary_part.added", **self._where(), summary_index=state["part"],
-                          part={"type": "summary_text", "text": ""})
+        return self._emit(
+            "response.reasoning_summary_part.added",
+            **self._where(),
+            summary_index=state["part"],
+            part={"type": "summary_text", "text": ""},
+        )
 
     def _finish_tool(self, raw: str) -> bytes:
         try:
@@ -225,8 +246,9 @@ class ResponsesStreamEncoder:
         where = self._where()
         out = b""
         if item["type"] == "function_call":
-            out += self._emit("response.function_call_arguments.done", **where, name=item["name"],
-                              arguments=item["arguments"])
+            out += self._emit(
+                "response.function_call_arguments.done", **where, name=item["name"], arguments=item["arguments"]
+            )
         elif item["type"] == "custom_tool_call":
             if item["input"]:
                 out += self._emit("response.custom_tool_call_input.delta", **where, delta=item["input"])
@@ -270,8 +292,16 @@ class ResponsesStreamEncoder:
         return usage_object(self._usage, self._thinking_tokens)
 
     def _response(self, status: str, output: list, usage: dict | None, **kw: Any) -> dict:
-        return response_object(self._id, model=self._model, created=self._created, request=self._request,
-                               status=status, output=list(output), usage=usage, **kw)
+        return response_object(
+            self._id,
+            model=self._model,
+            created=self._created,
+            request=self._request,
+            status=status,
+            output=list(output),
+            usage=usage,
+            **kw,
+        )
 
     def _emit(self, etype: str, **fields: Any) -> bytes:
         payload = {"type": etype, "sequence_number": self._seq, **fields}

@@ -1,0 +1,309 @@
+"""A real HTTP server that behaves like bedrock-runtime for Claude's InvokeModel APIs.
+
+It checks what AWS checks: SigV4 recomputed with botocore's own SigV4Auth from the bytes received (403
+InvalidSignatureException otherwise; unknown key -> UnrecognizedClientException), or a Bedrock API key as
+`Authorization: Bearer`; the body (no `model`/`stream`, `anthropic_version: bedrock-2023-05-31`,
+`max_tokens`, `messages`); streams in binary AWS event-stream. Replies are scripted per test (`fake.script`),
+requests recorded (`fake.requests`).
+
+The scripted-reply helpers here (Reply, text_message, tool_use_message, thinking_message, message_events)
+are shared with the Vertex fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hmac
+import json
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from orgate.upstreams.eventstream import encode_message
+
+# ---------------------------------------------------------------- scripted replies (shared with Vertex)
+
+
+@dataclass
+class Reply:
+    message: dict[str, Any] | None = None  # JSON answer; for streams turned into events by message_events
+    events: list[dict[str, Any]] | None = None  # explicit stream events
+    status: int = 200
+    error: str | None = None  # Bedrock: AWS exception name; Vertex: Google status (RESOURCE_EXHAUSTED, …)
+    error_message: str = "scripted error"
+    anthropic_error: str | None = None  # Vertex: answer an Anthropic-format error of this type instead
+    stream_exception: str | None = None  # Bedrock: exception frame (camelCase name) after `cut_after` events
+    cut_after: int = 3
+    corrupt_frame: int | None = None  # Bedrock: flip one payload byte of this frame (CRC must catch it)
+    write_size: int | None = None  # write the stream in pieces of this many bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    input_tokens: int | None = None  # count tokens answer
+
+
+def _message(content: list[dict[str, Any]], stop: str = "end_turn", model: str = "claude-sonnet-4-5") -> dict[str, Any]:
+    return {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 7},
+    }
+
+
+def text_message(text: str = "Hello from the fake.") -> dict[str, Any]:
+    return _message([{"type": "text", "text": text}])
+
+
+def tool_use_message(name: str = "get_weather", tool_input: dict[str, Any] | None = None) -> dict[str, Any]:
+    block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": name, "input": tool_input or {"location": "Paris"}}
+    return _message([{"type": "text", "text": "Checking."}, block], stop="tool_use")
+
+
+def thinking_message(thinking: str = "Let me think.", signature: str = "EqQBCkYIARgCKkD+sig/with+base64==", text: str = "Done.") -> dict[str, Any]:
+    return _message([{"type": "thinking", "thinking": thinking, "signature": signature}, {"type": "text", "text": text}])
+
+
+def message_events(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Anthropic stream events (§A.10) that accumulate to `message`."""
+    start = copy.deepcopy(message)
+    start.update(content=[], stop_reason=None, stop_sequence=None)
+    start["usage"] = {**message["usage"], "output_tokens": 1}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for i, block in enumerate(message["content"]):
+        kind = block["type"]
+        if kind == "text":
+            events.append({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+            if i == 0:
+                events.append({"type": "ping"})
+            text = block["text"]
+            for j in range(0, len(text), 5):
+                events.append({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": text[j : j + 5]}})
+        elif kind == "thinking":
+            events.append({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            events.append({"type": "content_block_delta", "index": i, "delta": {"type": "thinking_delta", "thinking": block["thinking"]}})
+            events.append({"type": "content_block_delta", "index": i, "delta": {"type": "signature_delta", "signature": block["signature"]}})
+        elif kind == "tool_use":
+            events.append({"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}})
+            raw = json.dumps(block["input"])
+            events.append({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": ""}})
+            for j in range(0, len(raw), 7):
+                events.append({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": raw[j : j + 7]}})
+        events.append({"type": "content_block_stop", "index": i})
+    events.append({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}, "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+    events.append({"type": "message_stop"})
+    return events
+
+
+@dataclass
+class Recorded:
+    method: str
+    raw_path: str
+    headers: Any  # case-insensitive (CIMultiDict)
+    body: bytes
+    json: Any = None
+    model: str | None = None
+    action: str | None = None
+
+
+class ScriptedServer:
+    """aiohttp server on 127.0.0.1:<ephemeral>; subclasses add routes."""
+
+    def __init__(self) -> None:
+        self.script: deque[Reply] = deque()
+        self.requests: list[Recorded] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def next_reply(self) -> Reply:
+        return self.script.popleft() if self.script else Reply(message=text_message())
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> ScriptedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def write_pieces(resp: web.StreamResponse, data: bytes, size: int | None) -> None:
+    if size is None:
+        await resp.write(data)
+        return
+    for i in range(0, len(data), size):
+        await resp.write(data[i : i + size])
+        await asyncio.sleep(0)
+
+
+# ---------------------------------------------------------------- Bedrock
+
+AWS_STATUS = {
+    "ValidationException": 400, "AccessDeniedException": 403, "ResourceNotFoundException": 404,
+    "ThrottlingException": 429, "ServiceQuotaExceededException": 400, "ModelNotReadyException": 429,
+    "ServiceUnavailableException": 503, "ModelTimeoutException": 408, "ModelErrorException": 424,
+    "InternalServerException": 500,
+}  # fmt: skip
+_AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$")
+_PATH = re.compile(r"^/model/([^/]+)/(invoke|invoke-with-response-stream|count-tokens)$")
+
+
+class BedrockFake(ScriptedServer):
+    def __init__(self, region: str = "us-east-1", keys: dict[str, tuple[str, str | None]] | None = None, bearer_tokens: set[str] | None = None) -> None:
+        super().__init__()
+        self.region = region
+        self.keys = keys if keys is not None else {"AKIDFAKEEXAMPLE": ("fake/secret/key", None)}  # akid -> (secret, session token)
+        self.bearer_tokens = bearer_tokens or set()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+
+    def _aws_error(self, name: str, message: str, status: int | None = None, extra: dict[str, str] | None = None) -> web.Response:
+        headers = {"x-amzn-ErrorType": f"{name}:http://internal.amazon.com/coral/com.amazon.bedrock/", "x-amzn-RequestId": str(uuid.uuid4())}
+        headers.update(extra or {})
+        return web.json_response({"message": message}, status=status or AWS_STATUS.get(name, 400), headers=headers)
+
+    def check_auth(self, request: web.Request, body: bytes) -> web.Response | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            if auth[7:] in self.bearer_tokens:
+                return None
+            return self._aws_error("UnrecognizedClientException", "The security token included in the request is invalid.", 403)
+        m = _AUTH.match(auth)
+        if not m:
+            return self._aws_error("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        akid, date, region, service, signed, signature = m.groups()
+        if akid not in self.keys:
+            return self._aws_error("UnrecognizedClientException", "The security token included in the request is invalid.", 403)
+        secret, token = self.keys[akid]
+        amz_date = request.headers.get("X-Amz-Date", "")
+        names = signed.split(";")
+        if region != self.region or service != "bedrock" or not amz_date.startswith(date) or not {"host", "x-amz-date"} <= set(names):
+            return self._aws_error("InvalidSignatureException", f"Credential should be scoped to a valid region and service; got {region}/{service}.", 403)
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if abs((datetime.now(UTC) - when).total_seconds()) > 300:
+            return self._aws_error("InvalidSignatureException", "Signature expired.", 403)
+        if token is not None and (request.headers.get("X-Amz-Security-Token") != token or "x-amz-security-token" not in names):
+            return self._aws_error("UnrecognizedClientException", "The security token included in the request is invalid.", 403)
+        if any(n not in request.headers for n in names):
+            return self._aws_error("InvalidSignatureException", "A signed header is missing from the request.", 403)
+        aws_request = AWSRequest(method=request.method, url=f"https://{request.headers['Host']}{request.raw_path}", data=body, headers={n: request.headers[n] for n in names})
+        aws_request.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(akid, secret, token), "bedrock", self.region)
+        expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request)
+        if not hmac.compare_digest(expected, signature):
+            return self._aws_error("InvalidSignatureException", "The request signature we calculated does not match the signature you provided.", 403)
+        return None
+
+    def check_invoke_body(self, body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return "Malformed input request: expected a JSON object"
+        for key in ("model", "stream"):
+            if key in body:
+                return f"Malformed input request: #: extraneous key [{key}] is not permitted"
+        if body.get("anthropic_version") != "bedrock-2023-05-31":
+            return "Malformed input request: #: required key [anthropic_version] not found or invalid"
+        if not isinstance(body.get("max_tokens"), int) or not isinstance(body.get("messages"), list):
+            return "Malformed input request: #: required key [max_tokens] / [messages] not found"
+        beta = body.get("anthropic_beta")
+        if beta is not None and not (isinstance(beta, list) and all(isinstance(b, str) for b in beta)):
+            return "Malformed input request: #/anthropic_beta: expected type: JSONArray"
+        return None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        rec = Recorded(request.method, request.raw_path, request.headers.copy(), body)
+        self.requests.append(rec)
+        m = _PATH.match(request.raw_path)
+        if request.method != "POST" or not m:
+            return self._aws_error("UnknownOperationException", "Unknown operation", 404)
+        rec.model, rec.action = unquote(m.group(1)), m.group(2)
+        denied = self.check_auth(request, body)
+        if denied is not None:
+            return denied
+        try:
+            rec.json = json.loads(body)
+        except ValueError:
+            return self._aws_error("ValidationException", "Malformed input request, please reformat your input and try again.")
+        reply = self.next_reply()
+        if rec.action == "count-tokens":
+            return await self.count_tokens(rec, reply)
+        problem = self.check_invoke_body(rec.json)
+        if problem:
+            return self._aws_error("ValidationException", problem)
+        if reply.error:
+            return self._aws_error(reply.error, reply.error_message, extra=reply.headers)
+        rid = {"x-amzn-RequestId": str(uuid.uuid4()), **reply.headers}
+        message = reply.message or text_message()
+        if rec.action == "invoke":
+            return web.json_response(message, headers={**rid, "X-Amzn-Bedrock-Input-Token-Count": str(message["usage"]["input_tokens"])})
+        return await self.stream(request, reply, message, rid)
+
+    async def count_tokens(self, rec: Recorded, reply: Reply) -> web.Response:
+        try:
+            invoke = json.loads(base64.b64decode(rec.json["input"]["invokeModel"]["body"], validate=True))
+        except (KeyError, TypeError, ValueError):
+            return self._aws_error("ValidationException", "Malformed input: input.invokeModel.body must be base64 of the InvokeModel body")
+        if re.match(r"^(us|eu|apac|jp|au|us-gov|global)\.", rec.model or ""):
+            return self._aws_error("ValidationException", "The provided model doesn't support counting tokens.")
+        problem = self.check_invoke_body(invoke)
+        if problem:
+            return self._aws_error("ValidationException", problem)
+        if reply.error:
+            return self._aws_error(reply.error, reply.error_message, extra=reply.headers)
+        tokens = reply.input_tokens if reply.input_tokens is not None else len(json.dumps(invoke["messages"])) // 4
+        return web.json_response({"inputTokens": tokens}, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+    async def stream(self, request: web.Request, reply: Reply, message: dict[str, Any], rid: dict[str, str]) -> web.StreamResponse:
+        events = reply.events if reply.events is not None else message_events(message)
+        if reply.stream_exception:
+            events = events[: reply.cut_after]
+        frames = []
+        for ev in events:
+            if ev.get("type") == "message_stop":
+                ev = {**ev, "amazon-bedrock-invocationMetrics": {"inputTokenCount": 12, "outputTokenCount": 7, "invocationLatency": 410, "firstByteLatency": 120}}
+            payload = json.dumps({"bytes": base64.b64encode(json.dumps(ev).encode()).decode(), "p": "abcdefghij"[: len(frames) % 10]}).encode()
+            frames.append(encode_message({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload))
+        if reply.stream_exception:
+            payload = json.dumps({"message": reply.error_message}).encode()
+            frames.append(encode_message({":exception-type": reply.stream_exception, ":content-type": "application/json", ":message-type": "exception"}, payload))
+        if reply.corrupt_frame is not None:
+            f = bytearray(frames[reply.corrupt_frame])
+            f[-6] ^= 0x01
+            frames[reply.corrupt_frame] = bytes(f)
+        resp = web.StreamResponse(status=200, headers={**rid, "Content-Type": "application/vnd.amazon.eventstream", "X-Amzn-Bedrock-Content-Type": "application/json"})
+        await resp.prepare(request)
+        for frame in frames:
+            await write_pieces(resp, frame, reply.write_size)
+        await resp.write_eof()
+        return resp
