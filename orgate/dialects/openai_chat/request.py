@@ -39,6 +39,8 @@ Rules where the specs leave a choice (each is covered by a test):
   and `tool_result.tool_use_id`, so pairs stay paired.
 - Raw base64 `file_data` (no data: prefix) is taken as a PDF; `file_id` becomes a Files-API document
   source and adds the `files-api-2025-04-14` beta. `text/plain` data becomes a plain-text document.
+- Thinking is left out (with its effort) when the request continues a tool loop whose last assistant turn
+  has no thinking block (the client dropped it, as OpenCode does): Anthropic rejects such a request.
 - Legacy `function_call` / role `function` become tool_use / tool_result with id `call_<name>_<i>`.
 """
 
@@ -60,16 +62,30 @@ BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 
 ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 EFFORTS = frozenset(BUDGETS) | {"none"}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-JSON_OBJECT_INSTRUCTION = (
-    "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
-)
+JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
 # Anthropic content blocks accepted verbatim inside OpenAI content arrays.
-NATIVE_BLOCKS = frozenset({
-    "image", "document", "search_result", "tool_result", "tool_use", "container_upload", "server_tool_use",
-    "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result", "mid_conv_system",
-    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "tool_search_tool_result",
-    "mcp_tool_use", "mcp_tool_result", "compaction", "tool_reference",
-})
+NATIVE_BLOCKS = frozenset(
+    {
+        "image",
+        "document",
+        "search_result",
+        "tool_result",
+        "tool_use",
+        "container_upload",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "mid_conv_system",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "compaction",
+        "tool_reference",
+    }
+)
 REASONING_PARTS = frozenset({"thinking", "reasoning", "redacted_thinking", "redacted_reasoning"})
 SERVICE_TIERS = {"auto": "auto", "priority": "auto", "default": "standard_only", "flex": "standard_only"}
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -101,6 +117,8 @@ def to_anthropic(body: dict, opts: ChatOptions) -> tuple[dict, list[str]]:
     if isinstance(body.get("stream"), bool):
         out["stream"] = body["stream"]
     thinking, effort = _thinking(body, opts)
+    if thinking is not None and thinking["type"] != "disabled" and _unsigned_tool_loop(messages):
+        thinking, effort = None, None
     if thinking is not None:
         out["thinking"] = thinking
         if thinking["type"] == "enabled":
@@ -142,6 +160,15 @@ def _max_tokens(body: dict, opts: ChatOptions) -> int:
     if opts.max_output_tokens is not None:
         value = min(value, opts.max_output_tokens)
     return value
+
+
+def _unsigned_tool_loop(messages: list[dict]) -> bool:
+    """True when the request answers tool calls of an assistant turn that does not start with thinking."""
+    if len(messages) < 2 or messages[-1]["role"] != "user" or messages[-2]["role"] != "assistant":
+        return False
+    if messages[-1]["content"][0].get("type") != "tool_result":
+        return False
+    return messages[-2]["content"][0].get("type") not in ("thinking", "redacted_thinking")
 
 
 def _fit_budget(max_tokens: int, thinking: dict, opts: ChatOptions) -> int:
@@ -255,12 +282,12 @@ def _response_format(body: dict, out: dict) -> bool:
         if schema is None:
             return True
         if not isinstance(schema, dict):
-            raise InvalidRequest("response_format.json_schema.schema must be an object",
-                                 param="response_format.json_schema.schema")
+            raise InvalidRequest(
+                "response_format.json_schema.schema must be an object", param="response_format.json_schema.schema"
+            )
         out.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": _closed(schema)}
         return False
-    raise InvalidRequest("response_format.type must be text, json_object or json_schema",
-                         param="response_format.type")
+    raise InvalidRequest("response_format.type must be text, json_object or json_schema", param="response_format.type")
 
 
 def _closed(s: Any) -> Any:
@@ -339,14 +366,16 @@ def _tool_choice(tc: Any) -> dict | None:
         return {"type": "tool", "name": tc["function"]["name"]}
     if kind == "allowed_tools" and isinstance(tc.get("allowed_tools"), dict):
         at = tc["allowed_tools"]
-        names = {(t.get("function") or {}).get("name") or t.get("name") for t in at.get("tools") or []
-                 if isinstance(t, dict)}
+        names = {
+            (t.get("function") or {}).get("name") or t.get("name") for t in at.get("tools") or [] if isinstance(t, dict)
+        }
         if at.get("mode", "auto") in simple:
             return {"type": "allowed_tools", "mode": simple[at.get("mode", "auto")], "names": names}
     if kind in ("auto", "any", "none") or (kind == "tool" and isinstance(tc.get("name"), str)):
         return copy.deepcopy(tc)  # already Anthropic-shaped
-    raise InvalidRequest('tool_choice must be "auto", "none", "required" or {"type":"function",...}',
-                         param="tool_choice")
+    raise InvalidRequest(
+        'tool_choice must be "auto", "none", "required" or {"type":"function",...}', param="tool_choice"
+    )
 
 
 # ---------------------------------------------------------------- messages
@@ -396,7 +425,8 @@ def _finalize(turns: list[dict]) -> list[dict]:
         if turn["role"] == "user":  # tool_result blocks must open the user turn
             c = turn["content"]
             turn["content"] = [b for b in c if b.get("type") == "tool_result"] + [
-                b for b in c if b.get("type") != "tool_result"]
+                b for b in c if b.get("type") != "tool_result"
+            ]
     last = turns[-1]
     if last["role"] == "assistant":  # prefill: trailing whitespace is rejected upstream
         c = last["content"]
@@ -500,7 +530,9 @@ def _media_block(mt: str, data: str, p: str) -> dict:
         return {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
     raise InvalidRequest(
         f"unsupported media type {mt!r}: use image/jpeg, image/png, image/gif, image/webp, application/pdf "
-        "or text/plain", param=p)
+        "or text/plain",
+        param=p,
+    )
 
 
 def _image_url(iu: Any, p: str) -> dict:
@@ -512,8 +544,10 @@ def _image_url(iu: Any, p: str) -> dict:
     if url.startswith("data:"):
         mt, data = _data_uri(url, f"{p}.url")
         if mt not in IMAGE_TYPES and mt != "application/pdf":
-            raise InvalidRequest(f"unsupported image media type {mt!r}: use image/jpeg, image/png, image/gif or "
-                                 "image/webp", param=f"{p}.url")
+            raise InvalidRequest(
+                f"unsupported image media type {mt!r}: use image/jpeg, image/png, image/gif or image/webp",
+                param=f"{p}.url",
+            )
         return _media_block(mt, data, f"{p}.url")
     raise InvalidRequest(f"{p}.url must be an http(s) URL or a data: URI", param=f"{p}.url")
 
@@ -648,8 +682,9 @@ def _reasoning_blocks(msg: dict, parts: list[Any], p: str) -> list[dict]:
                 out.append(block)
     if out:
         return out
-    flat = _signed_block({"type": "reasoning", "reasoning": msg.get("reasoning"),
-                          "signature": msg.get("reasoning_signature")})
+    flat = _signed_block(
+        {"type": "reasoning", "reasoning": msg.get("reasoning"), "signature": msg.get("reasoning_signature")}
+    )
     redacted = msg.get("redacted_reasoning")
     redacted = [redacted] if isinstance(redacted, str) else redacted if isinstance(redacted, list) else []
     blocks = [flat] + [_signed_block({"type": "redacted_thinking", "data": d}) for d in redacted]

@@ -57,8 +57,10 @@ def usage_to_openai(usage: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": usage.output_tokens,
         "total_tokens": prompt + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens,
-                                  "cache_write_tokens": usage.cache_write_tokens},
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
         "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
@@ -67,8 +69,11 @@ def usage_to_openai(usage: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
 
 def tool_call(block: dict, index: int | None = None) -> dict[str, Any]:
     args = orjson.dumps(block.get("input") or {}).decode()
-    call: dict[str, Any] = {"id": block.get("id"), "type": "function",
-                            "function": {"name": block.get("name"), "arguments": args}}
+    call: dict[str, Any] = {
+        "id": block.get("id"),
+        "type": "function",
+        "function": {"name": block.get("name"), "arguments": args},
+    }
     if index is not None:
         call = {"index": index, **call}
     return call
@@ -91,8 +96,7 @@ def reasoning_fields(blocks: list[dict]) -> dict[str, Any]:
             redacted.append(b.get("data"))  # type: ignore[arg-type]
     if not exact:
         return {}
-    out: dict[str, Any] = {"reasoning_content": "".join(texts), "reasoning": "".join(texts),
-                           "thinking_blocks": exact}
+    out: dict[str, Any] = {"reasoning_content": "".join(texts), "reasoning": "".join(texts), "thinking_blocks": exact}
     if signature is not None:
         out["reasoning_signature"] = signature
     if redacted:

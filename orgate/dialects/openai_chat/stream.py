@@ -35,8 +35,10 @@ from orgate.errors import STATUS_KIND, kind_for_status
 from orgate.governance.usage import Usage
 
 DONE = b"data: [DONE]\n\n"
-_KIND_STATUS = {"overloaded_error": 529, **{k: s for s, k in sorted(STATUS_KIND.items(), reverse=True)
-                                            if k != "overloaded_error"}}
+_KIND_STATUS = {
+    "overloaded_error": 529,
+    **{k: s for s, k in sorted(STATUS_KIND.items(), reverse=True) if k != "overloaded_error"},
+}
 
 
 class ChatStreamEncoder:
@@ -106,7 +108,10 @@ class ChatStreamEncoder:
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if self._include_usage:
@@ -169,8 +174,13 @@ class ChatStreamEncoder:
         self._finished = True
         out = self._ensure_started() + self._chunk({}, finish_reason(self._stop_reason))
         if self._include_usage:
-            chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                     "model": self._model, "choices": [],
-                     "usage": usage_to_openai(self._usage, self._reasoning_tokens)}
+            chunk = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": usage_to_openai(self._usage, self._reasoning_tokens),
+            }
             out += b"data: " + orjson.dumps(chunk) + b"\n\n"
         return out
