@@ -80,6 +80,7 @@ class App:
         self.upstreams = build_upstreams(settings)
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer)
         self.access = AccessLog(settings.server.log_prompts)
+        self.envelope: Any = None  # set by the Responses surface when it registers
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefix_routes: list[tuple[str, str, Handler]] = []
         self._register()

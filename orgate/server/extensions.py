@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 
 def register(app: App) -> None:
-    from orgate.server import usage_api
+    from orgate.server import openai_api, usage_api
 
     usage_api.register(app)
+    openai_api.register(app)

@@ -20,23 +20,8 @@ from typing import Any
 
 import orjson
 
+from orgate.dialects.openai_chat.errors import error_body
 from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
-
-# OpenAI's error `type` for each Anthropic kind (what the openai SDKs and OpenAI-style clients expect).
-OPENAI_TYPES = {
-    "invalid_request_error": "invalid_request_error",
-    "authentication_error": "authentication_error",
-    "permission_error": "permission_error",
-    "not_found_error": "not_found_error",
-    "request_too_large": "invalid_request_error",
-    "rate_limit_error": "rate_limit_error",
-    "billing_error": "insufficient_quota",
-    "timeout_error": "timeout_error",
-    "overloaded_error": "server_error",
-    "api_error": "server_error",
-    "conflict_error": "conflict_error",
-}
-
 
 def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
     h = {"request-id": err.headers.get("request-id", request_id), "x-request-id": request_id}
@@ -58,19 +43,10 @@ def anthropic_error(err: GatewayError, request_id: str) -> bytes:
 
 
 def openai_error(err: GatewayError, request_id: str) -> bytes:
-    code = err.code
     if isinstance(err, BudgetExhausted):
         # OpenAI's quota error: its SDKs and Codex treat insufficient_quota as final, not as a rate limit.
-        return orjson.dumps({"error": {"message": err.message, "type": "insufficient_quota", "param": None,
-                                       "code": "insufficient_quota"}})
-    if code is None and err.status == 429:
-        code = "rate_limit_exceeded"
-    if code is None and "prompt is too long" in err.message:
-        code = "context_length_exceeded"
-    return orjson.dumps(
-        {"error": {"message": err.message, "type": OPENAI_TYPES.get(err.kind, "server_error"),
-                   "param": err.param, "code": code}}
-    )
+        return error_body("billing_error", err.message, code="insufficient_quota")
+    return error_body(err.kind, err.message, param=err.param, code=err.code)
 
 
 def from_upstream(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:

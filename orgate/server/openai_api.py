@@ -1,0 +1,216 @@
+"""The OpenAI surfaces: /v1/chat/completions (also /v2/router/chat/completions) and /v1/responses.
+
+Both translate through the Anthropic hub: the dialect turns the client's body into an Anthropic request,
+the pipeline admits, reserves, routes and settles exactly as on /v1/messages, and the dialect's encoder
+turns the upstream's Anthropic events into the client's stream. Usage is read by the same tee as on the
+passthrough path, so a request costs the same whichever API the client speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from orgate.dialects import openai_chat, openai_responses
+from orgate.dialects.anthropic.sse import SSEDecoder, UsageTee
+from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
+from orgate.governance.keys import KeyRecord
+from orgate.pipeline import Exchange
+from orgate.routing.catalog import ModelRoute
+from orgate.server.anthropic_api import affinity_of, request_fallbacks
+from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
+from orgate.server.render import error_headers, from_upstream, openai_error
+from orgate.upstreams.base import UpstreamCall, relayed
+
+if TYPE_CHECKING:
+    from orgate.server.app import App
+
+
+class Encoder(Protocol):
+    def feed(self, event: dict[str, Any]) -> bytes: ...
+    def finish(self) -> bytes: ...
+    def error(self, kind: str, message: str, status: int) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One translated request: what the dialect needs to answer it."""
+
+    body: dict[str, Any]  # the client's request
+    model: str  # the name the client asked for, echoed in responses
+    key: KeyRecord
+    created: int
+
+
+class Dialect(Protocol):
+    api: str
+    endpoint: str
+
+    def to_anthropic(self, app: App, turn: Turn, route: ModelRoute) -> tuple[dict[str, Any], list[str]]: ...
+    def from_anthropic(self, app: App, turn: Turn, message: dict[str, Any]) -> dict[str, Any]: ...
+    def encoder(self, app: App, turn: Turn) -> tuple[Encoder, bytes]: ...  # encoder and its opening bytes
+
+
+def _options(route: ModelRoute) -> dict[str, Any]:
+    e = route.entry
+    return {"upstream_model": route.targets[0].upstream_model if route.targets else route.public_id,
+            "default_max_tokens": e.default_max_tokens, "max_output_tokens": e.max_output_tokens,
+            "exclusive_temperature_top_p": e.exclusive_temperature_top_p,
+            "rejects_sampling_params": e.rejects_sampling_params, "thinking_types": tuple(e.thinking)}
+
+
+class ChatDialect:
+    api, endpoint = "openai-chat", "chat/completions"
+
+    def to_anthropic(self, app: App, turn: Turn, route: ModelRoute) -> tuple[dict[str, Any], list[str]]:
+        return openai_chat.to_anthropic(turn.body, openai_chat.ChatOptions(**_options(route)))
+
+    def from_anthropic(self, app: App, turn: Turn, message: dict[str, Any]) -> dict[str, Any]:
+        return openai_chat.from_anthropic(message, model=turn.model, created=turn.created)
+
+    def encoder(self, app: App, turn: Turn) -> tuple[Encoder, bytes]:
+        opts = turn.body.get("stream_options")
+        include = bool(opts.get("include_usage")) if isinstance(opts, dict) else False
+        return openai_chat.ChatStreamEncoder(model=turn.model, created=turn.created, include_usage=include), b""
+
+
+class ResponsesDialect:
+    api, endpoint = "openai-responses", "responses"
+
+    def to_anthropic(self, app: App, turn: Turn, route: ModelRoute) -> tuple[dict[str, Any], list[str]]:
+        opts = openai_responses.ResponsesOptions(**_options(route), key_id=str(turn.key.id))
+        return openai_responses.to_anthropic(turn.body, opts, app.envelope)
+
+    def from_anthropic(self, app: App, turn: Turn, message: dict[str, Any]) -> dict[str, Any]:
+        return openai_responses.from_anthropic(message, model=turn.model, created=turn.created,
+                                               envelope=app.envelope, key_id=str(turn.key.id), request=turn.body)
+
+    def encoder(self, app: App, turn: Turn) -> tuple[Encoder, bytes]:
+        enc = openai_responses.ResponsesStreamEncoder(model=turn.model, created=turn.created, envelope=app.envelope,
+                                                      key_id=str(turn.key.id), request=turn.body)
+        return enc, enc.start()
+
+
+CHAT, RESPONSES = ChatDialect(), ResponsesDialect()
+
+
+def register(app: App) -> None:
+    app.envelope = openai_responses.ReasoningEnvelope(app.secret)  # type: ignore[attr-defined]
+    for path in ("/v1/chat/completions", "/v2/router/chat/completions", "/v2/chat/completions"):
+        app.routes[("POST", path)] = chat_completions
+    app.routes[("POST", "/v1/responses")] = responses
+
+
+async def chat_completions(app: App, req: Request) -> None:
+    await handle(app, req, CHAT)
+
+
+async def responses(app: App, req: Request) -> None:
+    await handle(app, req, RESPONSES)
+
+
+async def handle(app: App, req: Request, dialect: Dialect) -> None:
+    ex = Exchange(req.request_id, api=dialect.api, endpoint=dialect.endpoint)
+    error: GatewayError | None = None
+    try:
+        raw = await req.read_body(app.settings.server.max_body_bytes)
+        task = asyncio.current_task()
+        watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
+        try:
+            await _admitted(app, req, ex, raw, dialect)
+        except asyncio.CancelledError:
+            if not watcher.gone:
+                raise
+            ex.disconnected = True
+            task.uncancel()  # type: ignore[union-attr]
+        finally:
+            watcher.stop()
+    except GatewayError as e:
+        error = e
+    except ClientGone:
+        ex.disconnected = True
+    except Exception:
+        app.log.exception("unexpected error in %s", dialect.api)
+        error = InternalError("Internal server error.")
+    finally:
+        if error is not None and ex.ttft_ms is None:
+            await respond(req.send, error.status, openai_error(error, req.request_id),
+                          error_headers(error, req.request_id))
+        app.pipeline.finish(ex, error)
+        app.access_log(ex, error)
+
+
+async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: Dialect) -> None:
+    ex.key = await app.auth.authenticate(req.headers)
+    body = req.json()
+    route = app.pipeline.resolve(ex, body.get("model"))
+    app.pipeline.limit(ex)
+    fallbacks = request_fallbacks(app, body)
+    assert ex.model is not None
+    turn = Turn(body, ex.model, ex.key, int(time.time()))
+    abody, betas = dialect.to_anthropic(app, turn, route)
+    max_tokens = await app.pipeline.reserve(ex, raw, abody["max_tokens"])
+    if max_tokens != abody["max_tokens"]:
+        abody = {**abody, "max_tokens": max_tokens}
+    ex.stream = bool(abody.get("stream"))
+    call = UpstreamCall(target=route.targets[0], body=abody, stream=ex.stream,
+                        anthropic_beta=",".join(betas) or None)
+    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
+    resp = opened.response
+    if resp.status >= 400:
+        raise from_upstream(resp.status, await resp.read(), resp.headers)
+    headers = relayed(resp.headers)
+    headers.setdefault("request-id", req.request_id)
+    headers["x-request-id"] = req.request_id
+    headers["x-orgate-provider"] = opened.target.provider
+    if not ex.stream:
+        message = orjson.loads(await resp.read())
+        ex.first_byte()
+        ex.usage.merge_anthropic(message.get("usage"))
+        await respond(req.send, 200, orjson.dumps(dialect.from_anthropic(app, turn, message)), headers)
+        return
+    encoder, opening = dialect.encoder(app, turn)
+    assert opened.chunks is not None
+    await _translate_stream(req, ex, opened.chunks, resp, headers, encoder, opening)
+
+
+async def _translate_stream(req: Request, ex: Exchange, chunks: Any, resp: Any, headers: dict[str, str],
+                            encoder: Encoder, opening: bytes) -> None:
+    decoder, tee = SSEDecoder(), UsageTee()
+    send = req.send
+    ex.first_byte()
+    await start_stream(send, headers)
+    if opening:
+        await send({"type": "http.response.body", "body": opening, "more_body": True})
+
+    def translate(frames: list[tuple[str, bytes]]) -> bytes:
+        out = []
+        for event, data in frames:
+            tee.observe(event, data)
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            out.append(encoder.feed(obj))
+        return b"".join(out)
+
+    try:
+        async for chunk in chunks:
+            out = translate(decoder.feed(chunk))
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = translate(decoder.finish()) + encoder.finish()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+    except UpstreamUnavailable as e:
+        tee.error = {"type": e.kind}
+        await send({"type": "http.response.body", "body": encoder.error(e.kind, e.message, e.status),
+                    "more_body": False})
+    finally:
+        await resp.aclose()
+        ex.usage = tee.usage
+        if tee.error is not None:
+            ex.error_type = tee.error.get("type") or "api_error"
