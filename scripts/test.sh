@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs from scratch, then runs it:
+# - Python deps in ./.venv (orgate + test extras: official anthropic/openai SDKs, playwright, botocore);
+# - the real CLI clients (Claude Code, Codex CLI, OpenCode) from npm into ./.clients;
+# - Debian's chromium for the browser tests (apt, when missing and when we may install).
+# PostgreSQL (127.0.0.1:5432, database test) and Redis (127.0.0.1:6379) are expected to be running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -x .clients/node_modules/.bin/claude ] || [ ! -x .clients/node_modules/.bin/codex ] || [ ! -x .clients/node_modules/.bin/opencode ]; then
+    mkdir -p .clients
+    (cd .clients && [ -f package.json ] || npm init -y >/dev/null)
+    (cd .clients && npm install --no-audit --no-fund --silent \
+      @anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 opencode-ai@1.18.33 >/dev/null)
+  fi
+  export PATH="$PWD/.clients/node_modules/.bin:$PATH"
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+exec .venv/bin/python -m pytest "$@"
