@@ -111,7 +111,9 @@ class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    reservation_ttl_seconds: float = 900.0
+    # A reservation whose instance stops renewing it (crash) is released this long after its last renewal.
+    reservation_ttl_seconds: float = 300.0
+    sweep_interval_seconds: float = 15.0
 
 
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

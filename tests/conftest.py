@@ -32,3 +32,15 @@ def gateway(fake_session: FakeAnthropic) -> Iterator[Gateway]:
 @pytest.fixture
 def key(gateway: Gateway) -> str:
     return gateway.create_key("default-test-key")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database; these tests skip only where no PostgreSQL runs (CI has one)."""
+    from tests import pg
+
+    if not pg.available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = pg.create_database()
+    yield url
+    pg.drop_database(url)

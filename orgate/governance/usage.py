@@ -51,8 +51,11 @@ class Usage:
             self.cache_write_5m_tokens = t5 + rest
             self.cache_write_1h_tokens = t1
         elif isinstance(total, int):
-            self.cache_write_5m_tokens = total
-            self.cache_write_1h_tokens = 0
+            # A total without its split (message_delta often omits it) keeps the 1h part already known.
+            if total >= self.cache_write_1h_tokens:
+                self.cache_write_5m_tokens = total - self.cache_write_1h_tokens
+            else:
+                self.cache_write_5m_tokens, self.cache_write_1h_tokens = total, 0
 
     @classmethod
     def from_anthropic(cls, u: dict[str, Any] | None) -> Usage:

@@ -8,6 +8,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orgate.governance.budget import period_start
 from orgate.governance.keys import KeyRecord, generate, hash_key, now_ms, visible_prefix
 from orgate.store.schema import keys
 
@@ -46,11 +47,12 @@ class KeysRepo:
             values["allowed_models"] = orjson.dumps(list(values["allowed_models"])).decode()
         values.setdefault("budget_period", "none")
         values.setdefault("status", "active")
+        values["period_start_ms"] = period_start(values["budget_period"])
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 keys.insert().values(
                     name=name, prefix=visible_prefix(key), hash=hash_key(key),
-                    created_ms=now, updated_ms=now, period_start_ms=now, **values,
+                    created_ms=now, updated_ms=now, **values,
                 )
             )
             key_id = res.inserted_primary_key[0]

@@ -16,16 +16,15 @@ from orgate.store.budget_repo import BudgetRepo, Settlement
 
 log = logging.getLogger("orgate.ledger")
 
-RENEW_EVERY_S = 60.0
-
-
 class LedgerWriter:
-    def __init__(self, repo: BudgetRepo, settings: Settings, sweep_every_s: float = 15.0) -> None:
+    def __init__(self, repo: BudgetRepo, settings: Settings) -> None:
         self.repo = repo
         self.enabled = settings.ledger.enabled
         self.batch_size = settings.ledger.batch_size
         self.interval = settings.ledger.flush_interval_seconds
-        self.sweep_every_s = sweep_every_s
+        self.sweep_every_s = settings.budgets.sweep_interval_seconds
+        # Renew well within the TTL so a live instance's long streams never lose their reservation.
+        self.renew_every_s = min(60.0, settings.budgets.reservation_ttl_seconds / 3)
         self._rows: list[dict[str, Any]] = []
         self._settlements: list[Settlement] = []
         self._wake = asyncio.Event()
@@ -46,7 +45,7 @@ class LedgerWriter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_renew = loop.time() + RENEW_EVERY_S
+        next_renew = loop.time() + self.renew_every_s
         next_sweep = loop.time()
         while True:
             try:
@@ -58,7 +57,7 @@ class LedgerWriter:
             now = loop.time()
             try:
                 if now >= next_renew:
-                    next_renew = now + RENEW_EVERY_S
+                    next_renew = now + self.renew_every_s
                     await self.repo.renew()
                 if now >= next_sweep:
                     next_sweep = now + self.sweep_every_s

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 
 UPSTREAM_KEY = "sk-upstream-test-credential"
 
@@ -233,7 +233,9 @@ class FakeAnthropic:
                 if r.event_delay:
                     await asyncio.sleep(r.event_delay)
             await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, ClientConnectionError):
+            self.closed_streams += 1  # the gateway closed the upstream connection mid-stream
+        except asyncio.CancelledError:
             self.closed_streams += 1
             raise
         return resp
