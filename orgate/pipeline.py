@@ -7,6 +7,7 @@ recorded by the same code.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 
 from orgate.config import Settings
-from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest, RateLimited
+from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import KeyRecord, now_ms, unknown_model
 from orgate.governance.limits import Limiter
@@ -57,14 +58,16 @@ class Exchange:
 
 class Pipeline:
     def __init__(self, settings: Settings, catalog: Catalog, router: Router,
-                 upstreams: dict[str, ClaudeUpstream], budgets: BudgetRepo, writer: LedgerWriter) -> None:
+                 upstreams: dict[str, ClaudeUpstream], budgets: BudgetRepo, writer: LedgerWriter,
+                 limiter: Limiter | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.router = router
         self.upstreams = upstreams
         self.budgets = budgets
         self.writer = writer
-        self.limiter = Limiter()
+        self.limiter = limiter or Limiter()
+        self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
 
     # -- admission -----------------------------------------------------------------------------------
     def resolve(self, ex: Exchange, model: Any) -> ModelRoute:
@@ -79,13 +82,13 @@ class Pipeline:
         ex.route = route
         return route
 
-    def limit(self, ex: Exchange) -> None:
+    async def limit(self, ex: Exchange) -> None:
         key = ex.key
         assert key is not None
-        self.limiter.check(key)  # raises RateLimited
-        if key.max_concurrency:
-            self.limiter.enter(key)
-            ex.concurrency_held = True
+        if not self.limiter.limited(key):
+            return
+        await self.limiter.acquire(key)  # raises RateLimited
+        ex.concurrency_held = bool(key.max_concurrency)
 
     async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int) -> int:
         """Hold the worst-case cost; returns the max_tokens to send (lowered near the limit)."""
@@ -139,7 +142,7 @@ class Pipeline:
             return
         ex.settled = True
         if ex.concurrency_held and ex.key is not None:
-            self.limiter.leave(ex.key)
+            self._background(self.limiter.release(ex.key))
         if error is not None:
             ex.status, ex.error_type = error.status, error.kind
         if ex.key is None:
@@ -147,7 +150,8 @@ class Pipeline:
         route = ex.route
         cost = route.rates.cost_micros(ex.usage) if route else 0
         savings = route.rates.cache_savings_micros(ex.usage) if route else 0
-        self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens)
+        if ex.key.tpm:
+            self._background(self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens))
         target = ex.target
         row = {
             "ts_ms": now_ms(), "request_id": ex.request_id, "key_id": ex.key.id, "api": ex.api,
@@ -164,5 +168,7 @@ class Pipeline:
         self.writer.record(row, settle)
 
 
-def rate_limited(message: str, retry_after: float) -> RateLimited:
-    return RateLimited(message, retry_after=retry_after)
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

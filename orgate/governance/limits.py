@@ -1,53 +1,97 @@
-"""Per-key request, token and concurrency limits, counted in this process.
+"""Per-key request, token and concurrency limits.
 
-Windows are fixed one-minute buckets. With several instances each counts its own traffic; shared
-counters (Redis) are a later step and would slot in behind the same three calls.
+The rule lives here; the counting lives behind the `Counters` port: `MemoryCounters` counts in this
+process (one instance), `store/redis_counters.py` counts in Redis with one Lua script per check so several
+instances share one limit. Windows are fixed one-minute buckets (UTC minute), the same on every instance.
+Keys without limits never touch a counter.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from typing import Protocol
 
 from orgate.errors import RateLimited
 from orgate.governance.keys import KeyRecord
 
+# What a check refused: (which limit, message) by the code a counter returns.
+REFUSALS = {
+    1: "Rate limit: this key allows {rpm} requests per minute.",
+    2: "Rate limit: this key allows {tpm} tokens per minute.",
+    3: "Rate limit: this key allows {max_concurrency} concurrent requests.",
+}
 
-class Limiter:
+
+def counter_id(key: KeyRecord) -> str:
+    """Counters are named by a slice of the key's hash: unique across databases sharing one Redis."""
+    return key.hash[:16]
+
+
+class Counters(Protocol):
+    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int) -> int:
+        """0 when admitted (request counted, concurrency slot taken); else the REFUSALS code."""
+
+    async def release(self, ident: str) -> None: ...
+
+    async def add_tokens(self, ident: str, window: int, n: int) -> None: ...
+
+
+class MemoryCounters:
     def __init__(self) -> None:
         self._window = 0
-        self._requests: dict[int, int] = defaultdict(int)
-        self._tokens: dict[int, int] = defaultdict(int)
-        self._active: dict[int, int] = defaultdict(int)
+        self._requests: dict[str, int] = defaultdict(int)
+        self._tokens: dict[str, int] = defaultdict(int)
+        self._active: dict[str, int] = defaultdict(int)
 
-    def _roll(self) -> float:
-        now = time.time()
-        window = int(now // 60)
+    def _roll(self, window: int) -> None:
         if window != self._window:
             self._window = window
             self._requests.clear()
             self._tokens.clear()
-        return 60 - (now % 60)
 
-    def check(self, key: KeyRecord) -> None:
-        if not (key.rpm or key.tpm or key.max_concurrency):
-            return
-        left = self._roll()
-        if key.rpm and self._requests[key.id] >= key.rpm:
-            raise RateLimited(f"Rate limit: this key allows {key.rpm} requests per minute.", retry_after=round(left, 1))
-        if key.tpm and self._tokens[key.id] >= key.tpm:
-            raise RateLimited(f"Rate limit: this key allows {key.tpm} tokens per minute.", retry_after=round(left, 1))
-        if key.max_concurrency and self._active[key.id] >= key.max_concurrency:
-            raise RateLimited(f"Rate limit: this key allows {key.max_concurrency} concurrent requests.", retry_after=1)
-        self._requests[key.id] += 1
+    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int) -> int:
+        self._roll(window)
+        if rpm and self._requests[ident] >= rpm:
+            return 1
+        if tpm and self._tokens[ident] >= tpm:
+            return 2
+        if concurrency and self._active[ident] >= concurrency:
+            return 3
+        self._requests[ident] += 1
+        if concurrency:
+            self._active[ident] += 1
+        return 0
 
-    def enter(self, key: KeyRecord) -> None:
-        self._active[key.id] += 1
+    async def release(self, ident: str) -> None:
+        self._active[ident] = max(0, self._active[ident] - 1)
 
-    def leave(self, key: KeyRecord) -> None:
-        self._active[key.id] = max(0, self._active[key.id] - 1)
+    async def add_tokens(self, ident: str, window: int, n: int) -> None:
+        self._roll(window)
+        self._tokens[ident] += n
 
-    def add_tokens(self, key: KeyRecord, n: int) -> None:
-        if key.tpm:
-            self._roll()
-            self._tokens[key.id] += n
+
+class Limiter:
+    def __init__(self, counters: Counters | None = None) -> None:
+        self.counters = counters or MemoryCounters()
+
+    @staticmethod
+    def limited(key: KeyRecord) -> bool:
+        return bool(key.rpm or key.tpm or key.max_concurrency)
+
+    async def acquire(self, key: KeyRecord) -> None:
+        """Count the request; raises RateLimited (retryable, with retry-after) when a limit is reached."""
+        now = time.time()
+        code = await self.counters.admit(counter_id(key), int(now // 60), key.rpm or 0, key.tpm or 0, key.max_concurrency or 0)
+        if code:
+            retry_after = 1.0 if code == 3 else round(60 - now % 60, 1)
+            message = REFUSALS[code].format(rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency)
+            raise RateLimited(message, retry_after=retry_after)
+
+    async def release(self, key: KeyRecord) -> None:
+        if key.max_concurrency:
+            await self.counters.release(counter_id(key))
+
+    async def add_tokens(self, key: KeyRecord, n: int) -> None:
+        if key.tpm and n:
+            await self.counters.add_tokens(counter_id(key), int(time.time() // 60), n)

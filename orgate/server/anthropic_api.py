@@ -115,7 +115,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
     body = req.json()
     validate_messages_body(body)
     route = app.pipeline.resolve(ex, body.get("model"))
-    app.pipeline.limit(ex)
+    await app.pipeline.limit(ex)
     fallbacks = request_fallbacks(app, body)
     raw_body: bytes | None = raw
     if any(f in body for f in GATEWAY_FIELDS):

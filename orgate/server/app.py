@@ -16,6 +16,7 @@ from typing import Any
 
 from orgate.config import Settings
 from orgate.errors import GatewayError, NotFound
+from orgate.governance.limits import Limiter
 from orgate.keyauth import KeyAuth
 from orgate.logs import AccessLog
 from orgate.pipeline import Pipeline
@@ -27,6 +28,7 @@ from orgate.server.render import anthropic_error, error_headers, openai_error
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.db import make_engine, upgrade_async
 from orgate.store.keys_repo import KeysRepo
+from orgate.store.redis_counters import RedisCounters
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams import http
 from orgate.upstreams.registry import build_upstreams
@@ -78,7 +80,9 @@ class App:
         self.budgets = BudgetRepo(self.engine, self.instance_id, int(settings.budgets.reservation_ttl_seconds * 1000))
         self.writer = LedgerWriter(self.budgets, settings)
         self.upstreams = build_upstreams(settings)
-        self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer)
+        self.counters = RedisCounters(settings.redis_url) if settings.redis_url else None
+        self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
+                                 Limiter(self.counters))
         self.access = AccessLog(settings.server.log_prompts)
         self.envelope: Any = None  # set by the Responses surface when it registers
         self.routes: dict[tuple[str, str], Handler] = {}
@@ -110,6 +114,8 @@ class App:
         for up in self.upstreams.values():
             await up.aclose()
         await http.close_session()
+        if self.counters is not None:
+            await self.counters.aclose()
         await self.engine.dispose()
         self.access.close()
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from orgate.errors import AuthenticationFailed, GatewayError
+from orgate.errors import AuthenticationFailed, GatewayError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import now_ms
 from orgate.keyauth import extract_key
@@ -45,7 +45,10 @@ async def key_usage(app: App, req: Request) -> None:
             raise AuthenticationFailed("Invalid API key.")
         row = await app.keys.get(key.id)
         assert row is not None
-        days = min(max(int(req.query_one("days", "30") or 30), 1), 366)
+        raw_days = req.query_one("days", "30") or "30"
+        if not raw_days.isdigit():
+            raise InvalidRequest("days: must be a whole number of days", param="days")
+        days = min(max(int(raw_days), 1), 366)
         since = now_ms() - days * DAY_MS
         ledger = LedgerRepo(app.engine)
         start = budget.period_start(row["budget_period"])
