@@ -9,7 +9,8 @@ if TYPE_CHECKING:
 
 
 def register(app: App) -> None:
-    from orgate.server import openai_api, usage_api
+    from orgate.server import admin_api, openai_api, usage_api
 
     usage_api.register(app)
     openai_api.register(app)
+    admin_api.register(app)

@@ -1,0 +1,406 @@
+"""The admin HTTP API under /admin/api/: keys, usage summaries, the ledger (keyset paged, CSV), models,
+providers and an overview. JSON; money as integer micro-USD with a `_usd` decimal string beside it.
+
+Authentication and CSRF live in admin_session; every handler here runs only after it passed. Errors use
+the Anthropic error shape; a bad field answers 400 with the field named first in the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from orgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
+from orgate.governance import budget
+from orgate.governance.keys import PERIODS, now_ms
+from orgate.governance.pricing import usd_to_micros
+from orgate.server import admin_session, web_pages
+from orgate.server.asgi import Request
+from orgate.server.web_pages import send_error, send_json
+from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks
+from orgate.store.ledger_repo import DAY_MS, LedgerRepo
+
+if TYPE_CHECKING:
+    from orgate.server.app import App
+
+ApiHandler = Callable[["App", Request, dict[str, str]], Awaitable[None]]
+PREFIX = "/admin/api/"
+MAX_BODY = 64 * 1024
+CSV_PAGE = 1000
+CSV_MAX_ROWS = 1_000_000
+LEDGER_FILTERS = ("model", "provider", "status", "api")
+
+
+def register(app: App) -> None:
+    for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
+        app.prefix_routes.append((method, PREFIX, dispatch))
+        app.routes[(method, "/admin/api")] = dispatch
+    admin_session.register(app)
+    web_pages.register(app)
+
+
+def money(obj: Any) -> Any:
+    """Adds `<name>_usd` (a decimal string) beside every `<name>_micros` integer, recursively."""
+    if isinstance(obj, list):
+        return [money(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        k = str(k)  # SQLAlchemy's quoted_name is a str subclass, which orjson refuses as a key
+        out[k] = money(v)
+        if k.endswith("_micros") and isinstance(v, int) and not isinstance(v, bool):
+            sign = "-" if v < 0 else ""
+            out[k[:-7] + "_usd"] = f"{sign}{abs(v) // 1_000_000}.{abs(v) % 1_000_000:06d}"
+    return out
+
+
+# -- parameters ------------------------------------------------------------------------------------------
+
+def int_param(req: Request, name: str, default: int | None = None, lo: int = 0, hi: int | None = None) -> int | None:
+    raw = req.query_one(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}: must be an integer, got '{raw[:40]}'.", param=name) from None
+    if v < lo or (hi is not None and v > hi):
+        raise InvalidRequest(f"{name}: must be between {lo} and {hi}.", param=name)
+    return v
+
+
+def time_param(req: Request, name: str) -> int | None:
+    """Milliseconds since the epoch, or an ISO date/datetime (UTC when it has no offset)."""
+    raw = req.query_one(name)
+    if not raw:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{name}: expected milliseconds or an ISO date, got '{raw[:40]}'.", param=name) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def ledger_filters(req: Request) -> dict[str, Any]:
+    f: dict[str, Any] = {k: req.query_one(k) or None for k in LEDGER_FILTERS}
+    if f["status"] not in (None, "ok", "error"):
+        raise InvalidRequest("status: must be 'ok' or 'error'.", param="status")
+    f["key_id"] = int_param(req, "key_id", None, 1)
+    f["since_ms"] = time_param(req, "since")
+    f["until_ms"] = time_param(req, "until")
+    return f
+
+
+async def body_json(req: Request) -> dict[str, Any]:
+    await req.read_body(MAX_BODY)
+    return req.json() if req.body else {}
+
+
+# -- keys ------------------------------------------------------------------------------------------------
+
+KEY_FIELDS = ("name", "budget_micros", "budget_usd", "budget_period", "expires_ms", "allowed_models", "rpm",
+              "tpm", "max_concurrency", "status")
+
+
+def _opt_int(body: dict[str, Any], name: str, lo: int) -> int | None:
+    v = body[name]
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise InvalidRequest(f"{name}: must be an integer >= {lo} or null.", param=name)
+    return v
+
+
+def key_fields(app: App, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validated key columns from a create/update body; unknown fields are refused, by name."""
+    for k in body:
+        if k not in KEY_FIELDS:
+            raise InvalidRequest(f"{k}: unknown field; accepted: {', '.join(KEY_FIELDS)}.", param=k)
+    out: dict[str, Any] = {}
+    if "name" in body or creating:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise InvalidRequest("name: required, a non-empty string of at most 200 characters.", param="name")
+        out["name"] = name.strip()
+    if "budget_usd" in body:
+        v = body["budget_usd"]
+        try:
+            out["budget_micros"] = None if v in (None, "") else usd_to_micros(v)
+        except ValueError as e:
+            raise InvalidRequest(f"budget_usd: {e}.", param="budget_usd") from None
+    for name, lo in (("budget_micros", 0), ("expires_ms", 0), ("rpm", 1), ("tpm", 1), ("max_concurrency", 1)):
+        if name in body:
+            out[name] = _opt_int(body, name, lo)
+    if "budget_period" in body:
+        if body["budget_period"] not in PERIODS:
+            raise InvalidRequest(f"budget_period: must be one of {', '.join(PERIODS)}.", param="budget_period")
+        out["budget_period"] = body["budget_period"]
+    if "status" in body:
+        if body["status"] not in ("active", "disabled"):
+            raise InvalidRequest("status: must be 'active' or 'disabled' (DELETE the key to delete it).",
+                                 param="status")
+        out["status"] = body["status"]
+    if "allowed_models" in body:
+        out["allowed_models"] = _allowed_models(app, body["allowed_models"])
+    return out
+
+
+def _allowed_models(app: App, v: Any) -> list[str] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(m, str) for m in v):
+        raise InvalidRequest("allowed_models: must be a list of model ids or null (every model).",
+                             param="allowed_models")
+    for m in v:
+        if app.catalog.resolve(m) is None:
+            raise InvalidRequest(f"allowed_models: '{m[:80]}' is not a model this gateway serves.",
+                                 param="allowed_models")
+    return list(dict.fromkeys(v))
+
+
+def key_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A key row as the console shows it: never the hash, plus its state and current-period spend."""
+    out = {k: v for k, v in row.items() if k != "hash"}
+    if not out:
+        return out
+    start = budget.period_start(out["budget_period"])
+    spent = 0 if out["period_start_ms"] < start else out["spent_micros"]
+    limit = out["budget_micros"]
+    out["period_spent_micros"] = spent
+    out["remaining_micros"] = None if limit is None else max(0, limit - spent)
+    state = out["status"]
+    if state == "active" and out["expires_ms"] is not None and now_ms() >= out["expires_ms"]:
+        state = "expired"
+    elif state == "active" and limit is not None and spent >= limit:
+        state = "exhausted"
+    out["state"] = state
+    return out
+
+
+async def _key_or_404(app: App, key_id: int) -> dict[str, Any]:
+    row = await app.keys.get(key_id)
+    if row is None or row["status"] == "deleted":
+        raise NotFound(f"key: no key with id {key_id}.", param="key")
+    return row
+
+
+async def list_keys(app: App, req: Request, p: dict[str, str]) -> None:
+    limit = int_param(req, "limit", 50, 1, 500) or 50
+    offset = int_param(req, "offset", 0, 0) or 0
+    search = (req.query_one("search") or "").strip()[:100] or None
+    rows, total = await app.keys.list(limit=limit, offset=offset, search=search,
+                                      include_deleted=req.query_one("include_deleted") == "true")
+    data = [key_view(r) for r in rows]
+    await send_json(req, 200, money({"data": data, "total": total, "limit": limit, "offset": offset}))
+
+
+async def create_key(app: App, req: Request, p: dict[str, str]) -> None:
+    fields = key_fields(app, await body_json(req), creating=True)
+    name = fields.pop("name")
+    plaintext, row = await app.keys.create(prefix=app.settings.keys.prefix, name=name, **fields)
+    app.auth.invalidate()
+    await send_json(req, 201, money({"key": plaintext, "data": key_view(row),
+                                     "note": "This is the only time the key is shown."}))
+
+
+async def get_key(app: App, req: Request, p: dict[str, str]) -> None:
+    await send_json(req, 200, money({"data": key_view(await _key_or_404(app, int(p["id"])))}))
+
+
+async def update_key(app: App, req: Request, p: dict[str, str]) -> None:
+    key_id = int(p["id"])
+    await _key_or_404(app, key_id)
+    fields = key_fields(app, await body_json(req), creating=False)
+    row = await app.keys.update(key_id, **fields) if fields else await app.keys.get(key_id)
+    app.auth.invalidate()
+    assert row is not None
+    await send_json(req, 200, money({"data": key_view(row)}))
+
+
+async def set_status(app: App, req: Request, p: dict[str, str]) -> None:
+    key_id = int(p["id"])
+    await _key_or_404(app, key_id)
+    row = await app.keys.update(key_id, status="active" if p["action"] == "enable" else "disabled")
+    app.auth.invalidate()
+    await send_json(req, 200, money({"data": key_view(row or {})}))
+
+
+async def delete_key(app: App, req: Request, p: dict[str, str]) -> None:
+    key_id = int(p["id"])
+    await _key_or_404(app, key_id)
+    row = await app.keys.update(key_id, status="deleted")
+    app.auth.invalidate()
+    await send_json(req, 200, money({"data": key_view(row or {}), "deleted": True}))
+
+
+async def rotate_key(app: App, req: Request, p: dict[str, str]) -> None:
+    key_id = int(p["id"])
+    await _key_or_404(app, key_id)
+    done = await app.keys.rotate(key_id, app.settings.keys.prefix)
+    if done is None:
+        raise NotFound(f"key: no key with id {key_id}.", param="key")
+    app.auth.invalidate()
+    await send_json(req, 200, money({"key": done[0], "data": key_view(done[1]),
+                                     "note": "The old key stopped working; this is the only time the new one is shown."}))
+
+
+async def key_usage(app: App, req: Request, p: dict[str, str]) -> None:
+    key_id = int(p["id"])
+    await _key_or_404(app, key_id)
+    days = int_param(req, "days", 30, 1, 366) or 30
+    since = now_ms() - days * DAY_MS
+    q, ledger = AdminQueries(app.engine), LedgerRepo(app.engine)
+    body = {"days": days, "totals": await ledger.summary(key_id, since),
+            "by_day": await ledger.by_day(key_id, since),
+            "by_model": await q.grouped("model", since_ms=since, key_id=key_id, limit=50)}
+    await send_json(req, 200, money(body))
+
+
+# -- usage, ledger -----------------------------------------------------------------------------------------
+
+async def usage(app: App, req: Request, p: dict[str, str]) -> None:
+    group = req.query_one("group") or "model"
+    if group not in (*GROUPS, "day"):
+        raise InvalidRequest(f"group: must be one of {', '.join((*GROUPS, 'day'))}.", param="group")
+    f = ledger_filters(req)
+    if f["since_ms"] is None:
+        f["since_ms"] = now_ms() - 30 * DAY_MS
+    limit = int_param(req, "limit", 100, 1, 1000) or 100
+    rows = await AdminQueries(app.engine).grouped(group, limit=limit, **f)
+    await send_json(req, 200, money({"group": group, "since_ms": f["since_ms"], "until_ms": f["until_ms"],
+                                     "data": rows}))
+
+
+async def ledger_page(app: App, req: Request, p: dict[str, str]) -> None:
+    f = ledger_filters(req)
+    limit = int_param(req, "limit", 50, 1, 500) or 50
+    before = int_param(req, "before_id", None, 1)
+    rows = await LedgerRepo(app.engine).page(limit=limit, before_id=before, **f)
+    names = await AdminQueries(app.engine).key_names([r["key_id"] for r in rows if r["key_id"] is not None])
+    for r in rows:
+        r["key_name"] = names.get(r["key_id"])
+    nxt = rows[-1]["id"] if len(rows) == limit else None
+    await send_json(req, 200, money({"data": rows, "next_before_id": nxt, "limit": limit}))
+
+
+async def ledger_csv(app: App, req: Request, p: dict[str, str]) -> None:
+    f = ledger_filters(req)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    headers = {**web_pages.SECURITY, "cache-control": "no-store",
+               "content-disposition": f'attachment; filename="orgate-ledger-{stamp}.csv"'}
+    raw = [(b"content-type", b"text/csv; charset=utf-8")]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await req.send({"type": "http.response.start", "status": 200, "headers": raw})
+    async for chunk in csv_chunks(LedgerRepo(app.engine), f, CSV_PAGE, CSV_MAX_ROWS):
+        await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await req.send({"type": "http.response.body", "body": b""})
+
+
+# -- models, providers, overview ---------------------------------------------------------------------------
+
+def _deployment(app: App, t: Any) -> dict[str, Any]:
+    b = app.router.breakers.get(t.label)
+    return {"provider": t.provider, "provider_type": t.provider_type, "upstream_model": t.upstream_model,
+            "label": t.label, "weight": t.weight, "circuit": app.router.state(t.label),
+            "recent_failures": b.failures if b is not None else 0}
+
+
+async def models(app: App, req: Request, p: dict[str, str]) -> None:
+    data = []
+    for r in app.catalog.routes():
+        rates = {f"{k}_per_mtok_micros": getattr(r.rates, k)
+                 for k in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")}
+        data.append({"id": r.public_id, "display_name": r.entry.display_name, "aliases": list(r.aliases),
+                     "routing": r.entry.routing, "rates": rates,
+                     "deployments": [_deployment(app, t) for t in r.targets]})
+    await send_json(req, 200, money({"data": data}))
+
+
+async def providers(app: App, req: Request, p: dict[str, str]) -> None:
+    deps: dict[str, list[dict[str, Any]]] = {}
+    for r in app.catalog.routes():
+        for t in r.targets:
+            deps.setdefault(t.provider, []).append({**_deployment(app, t), "model": r.public_id})
+    data = []
+    for name, prov in app.settings.providers.items():
+        mine = deps.get(name, [])
+        # Only where a provider lives, never its credentials.
+        data.append({"name": name, "type": prov.type, "base_url": prov.base_url, "region": prov.region,
+                     "project_id": prov.project_id, "deployments": mine,
+                     "open_circuits": sum(1 for d in mine if d["circuit"] != "closed")})
+    await send_json(req, 200, {"data": data})
+
+
+async def overview(app: App, req: Request, p: dict[str, str]) -> None:
+    q = AdminQueries(app.engine)
+    day = budget.period_start("daily")
+    month = budget.period_start("monthly")
+    since30 = day - 29 * DAY_MS
+    # Sequential on purpose: run concurrently on SQLite these scans contend and take longer (measured).
+    today, this_month = await q.summary(day), await q.summary(month)
+    by_day = await q.grouped("day", since_ms=since30, limit=400)
+    by_model = await q.grouped("model", since_ms=month, limit=20)
+    by_provider = await q.grouped("provider", since_ms=month, limit=20)
+    top_keys = await q.grouped("key", since_ms=month, limit=10)
+    counts = await q.key_counts()
+    for s in (today, this_month):
+        s["error_rate"] = round(s["errors"] / s["requests"], 4) if s["requests"] else 0.0
+    body = {"today": today, "month": this_month, "day_start_ms": day, "month_start_ms": month,
+            "by_day": by_day, "by_model": by_model, "by_provider": by_provider, "top_keys": top_keys,
+            "keys": counts}
+    await send_json(req, 200, money(body))
+
+
+async def session_info(app: App, req: Request, p: dict[str, str]) -> None:
+    admin: admin_session.Admin = req.scope["orgate.admin"]
+    await send_json(req, 200, {"authenticated": True, "via": admin.via, "csrf_token": admin.csrf})
+
+
+ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
+    (m, re.compile(rx), h) for m, rx, h in [
+        ("GET", r"session", session_info),
+        ("GET", r"overview", overview),
+        ("GET", r"keys", list_keys),
+        ("POST", r"keys", create_key),
+        ("GET", r"keys/(?P<id>\d{1,12})", get_key),
+        ("PATCH", r"keys/(?P<id>\d{1,12})", update_key),
+        ("DELETE", r"keys/(?P<id>\d{1,12})", delete_key),
+        ("POST", r"keys/(?P<id>\d{1,12})/rotate", rotate_key),
+        ("POST", r"keys/(?P<id>\d{1,12})/(?P<action>enable|disable)", set_status),
+        ("GET", r"keys/(?P<id>\d{1,12})/usage", key_usage),
+        ("GET", r"usage", usage),
+        ("GET", r"ledger", ledger_page),
+        ("GET", r"ledger\.csv", ledger_csv),
+        ("GET", r"models", models),
+        ("GET", r"providers", providers),
+    ]
+]
+
+
+async def dispatch(app: App, req: Request) -> None:
+    try:
+        admin = await admin_session.authenticate(app, req)
+        req.scope["orgate.admin"] = admin
+        rest = req.path[len(PREFIX):] if req.path.startswith(PREFIX) else ""
+        matched = [(m, rx.fullmatch(rest), h) for m, rx, h in ROUTES]
+        hits = [(m, mt, h) for m, mt, h in matched if mt is not None]
+        if not hits:
+            raise NotFound(f"No admin route for {req.method} {req.path}.")
+        for m, mt, h in hits:
+            if m == req.method:
+                await h(app, req, mt.groupdict())
+                return
+        raise GatewayError(f"Method {req.method} is not allowed on {req.path}.", status=405,
+                           kind="invalid_request_error")
+    except GatewayError as e:
+        await send_error(req, e)
+    except Exception:
+        app.log.exception("admin api error")
+        await send_error(req, InternalError("Internal error."))

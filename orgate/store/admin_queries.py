@@ -1,0 +1,109 @@
+"""Aggregates for the admin console: usage grouped by key, model, provider or day, bounded and time-ranged.
+
+Every query is filtered on ts_ms (the ledger's ts index) and capped with LIMIT, so the console never loads
+a whole table; grouping by key joins only the keys on the returned page. SQLAlchemy Core only: the same
+statements run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orgate.store.ledger_repo import DAY_MS, SUM_COLS, _row, _sums, _where
+from orgate.store.schema import keys, ledger
+
+GROUPS = {"key": "key_id", "model": "public_model", "provider": "provider", "api": "api"}
+
+
+class AdminQueries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def grouped(self, group: str, *, since_ms: int | None, until_ms: int | None = None,
+                      key_id: int | None = None, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
+        """Usage per key/model/provider/api (largest spend first) or per UTC day (oldest first)."""
+        conds = _where(key_id, since_ms, until_ms, **filters)
+        if group == "day":
+            col: Any = ledger.c.ts_ms // DAY_MS
+            q = sa.select(col.label("name"), *_sums()).where(*conds).group_by(col).order_by(col).limit(limit)
+        else:
+            col = ledger.c[GROUPS[group]]
+            q = (sa.select(col.label("name"), *_sums()).where(*conds).group_by(col)
+                 .order_by(sa.desc("cost_micros"), sa.desc("requests")).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = [_row(r) for r in (await conn.execute(q)).all()]
+            if group == "key":
+                await self._name_keys(conn, rows)
+        if group == "day":
+            for r in rows:
+                r["day_ms"] = int(r.pop("name")) * DAY_MS
+        return rows
+
+    async def _name_keys(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        ids = [r["name"] for r in rows if r["name"] is not None]
+        names: dict[int, tuple[str, str, str]] = {}
+        if ids:
+            q = sa.select(keys.c.id, keys.c.name, keys.c.prefix, keys.c.status).where(keys.c.id.in_(ids))
+            names = {r.id: (r.name, r.prefix, r.status) for r in (await conn.execute(q)).all()}
+        for r in rows:
+            r["key_id"] = r.pop("name")
+            r["key_name"], r["key_prefix"], r["key_status"] = names.get(r["key_id"], (None, None, None))
+
+    async def summary(self, since_ms: int | None, until_ms: int | None = None, **filters: Any) -> dict[str, Any]:
+        q = sa.select(*_sums()).where(*_where(None, since_ms, until_ms, **filters))
+        async with self.engine.connect() as conn:
+            out = _row((await conn.execute(q)).one())
+        for c in SUM_COLS:
+            out[c] = int(out[c] or 0)
+        return out
+
+    async def key_counts(self) -> dict[str, int]:
+        q = sa.select(keys.c.status, sa.func.count()).group_by(keys.c.status)
+        async with self.engine.connect() as conn:
+            return {str(s): int(n) for s, n in (await conn.execute(q)).all()}
+
+    async def key_names(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        q = sa.select(keys.c.id, keys.c.name).where(keys.c.id.in_(sorted(set(ids))))
+        async with self.engine.connect() as conn:
+            return {r.id: r.name for r in (await conn.execute(q)).all()}
+
+
+CSV_COLUMNS = ("id", "ts_ms", "request_id", "key_id", "api", "endpoint", "model", "public_model", "provider",
+               "upstream_model", "stream", "status", "error_type", "input_tokens", "output_tokens",
+               "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost_micros",
+               "cache_savings_micros", "latency_ms", "ttft_ms", "attempts", "disconnected")
+
+
+async def csv_chunks(repo: Any, filters: dict[str, Any], page: int, max_rows: int) -> AsyncIterator[bytes]:
+    """The filtered ledger as CSV, newest first, one keyset page per chunk (never all rows in memory)."""
+    yield (",".join(CSV_COLUMNS) + "\r\n").encode()
+    before: int | None = None
+    sent = 0
+    while sent < max_rows:
+        rows = await repo.page(limit=page, before_id=before, **filters)
+        if not rows:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in CSV_COLUMNS])
+        yield buf.getvalue().encode()
+        sent += len(rows)
+        before = rows[-1]["id"]
+        if len(rows) < page:
+            return
+
+
+def _cell(v: Any) -> Any:
+    # Spreadsheet formula injection: a model name like "=HYPERLINK(...)" must stay text.
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+        return "'" + v
+    return "" if v is None else v
