@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
-from orgate.dialects.openai_responses.request import ToolRef, tool_index
+from orgate.dialects.openai_responses.tools import ToolRef, tool_index
 from orgate.governance.usage import Usage
 
 _INCOMPLETE = {

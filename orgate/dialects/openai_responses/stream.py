@@ -20,7 +20,6 @@ import orjson
 from orgate.dialects.anthropic.sse import encode_event
 from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
 from orgate.dialects.openai_responses.errors import openai_error
-from orgate.dialects.openai_responses.request import tool_index
 from orgate.dialects.openai_responses.response import (
     ItemIds,
     final_status,
@@ -33,6 +32,7 @@ from orgate.dialects.openai_responses.response import (
     usage_object,
     wants_summary,
 )
+from orgate.dialects.openai_responses.tools import tool_index
 from orgate.governance.usage import Usage
 
 _KIND_STATUS = {
