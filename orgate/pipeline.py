@@ -19,6 +19,7 @@ from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import KeyRecord, now_ms, unknown_model
 from orgate.governance.limits import Limiter
+from orgate.governance.pricing import PriceBook
 from orgate.governance.usage import Usage
 from orgate.routing.catalog import Catalog, ModelRoute, Target
 from orgate.routing.router import Opened, Router
@@ -67,6 +68,7 @@ class Pipeline:
         self.budgets = budgets
         self.writer = writer
         self.limiter = limiter or Limiter()
+        self.prices = PriceBook(settings.models)
         self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
 
     # -- admission -----------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ class Pipeline:
         assert key is not None and route is not None
         if key.budget_micros is None:
             return max_tokens
-        b = budget.bound(raw, max_tokens, route.rates)
+        b = budget.bound(raw, max_tokens, self.prices[route.public_id])
         start = budget.period_start(key.budget_period)
         rid = await self.budgets.reserve(key.id, b.total, start)
         if rid is not None:
@@ -148,8 +150,9 @@ class Pipeline:
         if ex.key is None:
             return  # unauthenticated: nothing to bill, nothing to attribute
         route = ex.route
-        cost = route.rates.cost_micros(ex.usage) if route else 0
-        savings = route.rates.cache_savings_micros(ex.usage) if route else 0
+        rates = self.prices[route.public_id] if route else None
+        cost = rates.cost_micros(ex.usage) if rates else 0
+        savings = rates.cache_savings_micros(ex.usage) if rates else 0
         if ex.key.tpm:
             self._background(self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens))
         target = ex.target

@@ -90,9 +90,9 @@ def test_upstream_errors_relayed(gateway, key, fake, status, kind, exc):
 def test_upstream_529_then_success_is_invisible(gateway, key, fake):
     fake.push(error(529, "overloaded_error", "Overloaded"), Reply())
     c = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
-    m = c.messages.create(model="claude-sonnet-4.5", max_tokens=5, messages=MSG)
-    assert m.content[0].text and len(fake.requests) == 2
-    row = gateway.ledger(1, request_id=gateway.ledger(1)[-1]["request_id"])[-1]
+    raw = c.messages.with_raw_response.create(model="claude-sonnet-4.5", max_tokens=5, messages=MSG)
+    assert raw.parse().content[0].text and len(fake.requests) == 2
+    row = gateway.ledger(1, request_id=raw.headers["x-request-id"])[-1]
     assert row["attempts"] == 2 and "HTTP 529" in row["attempt_log"]
 
 

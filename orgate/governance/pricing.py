@@ -82,3 +82,13 @@ def format_usd(micros: int) -> str:
     sign = "-" if micros < 0 else ""
     micros = abs(micros)
     return f"{sign}${micros // MICROS_PER_USD}.{micros % MICROS_PER_USD:06d}"
+
+
+class PriceBook:
+    """Every catalog model's rates, parsed once at startup (config validation already refused unpriced ones)."""
+
+    def __init__(self, models: dict[str, object]) -> None:
+        self._rates = {mid: parse_price(m.price) for mid, m in models.items() if getattr(m, "price", None)}  # type: ignore[attr-defined]
+
+    def __getitem__(self, public_id: str) -> Rates:
+        return self._rates[public_id]

@@ -6,15 +6,19 @@ Accepted names, as clients send them:
 - a provider-prefixed id as in the router's docs: `anthropic/<model>`, `aws/anthropic/<model>` (Bedrock),
   `google/anthropic/<model>` (Vertex), `openai/<model>`, or `<configured provider name>/<model>`, where
   `<model>` is any of the above or a provider-specific id from the catalog's `provider_ids`.
+Bedrock cross-region inference profiles (`us.`, `eu.`, `apac.`, `global.`, … before `anthropic.`) are priced
+as the catalog model their base id names (the geography is stripped for the lookup only) and sent upstream
+unchanged; a bare profile id without `aws/anthropic/` is taken to mean Bedrock. A prefix addresses every
+configured provider of its type, in config order, so two Bedrock regions back each other up.
 A name that maps to no priced model is refused: nothing is ever served unpriced.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from orgate.config import Deployment, ModelEntry, Settings
-from orgate.governance.pricing import Rates, parse_price
 
 # Prefixes of the router's docs, and the provider type each one addresses.
 PREFIX_TYPES: dict[str, str] = {
@@ -28,6 +32,12 @@ PREFIX_TYPES: dict[str, str] = {
     "vertex_ai": "vertex",
     "openai": "openai",
 }
+# Provider types that speak Anthropic Messages (Claude) and those that speak OpenAI Chat Completions; a
+# request never falls back from one family to the other (the bodies are not interchangeable).
+CLAUDE_TYPES = frozenset({"anthropic", "bedrock", "vertex"})
+OPENAI_TYPES = frozenset({"openai", "openai_compatible"})
+# A Bedrock cross-region inference profile: the geography before `anthropic.`.
+GEO_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.(?=anthropic\.)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +53,15 @@ class Target:
     def label(self) -> str:
         return f"{self.provider}/{self.upstream_model}"
 
+    @property
+    def family(self) -> str:
+        return "openai" if self.provider_type in OPENAI_TYPES else "claude"
+
 
 @dataclass(frozen=True, slots=True)
 class ModelRoute:
     public_id: str
     entry: ModelEntry
-    rates: Rates
     targets: tuple[Target, ...]
     requested_prefix: str | None = None
     aliases: tuple[str, ...] = field(default=())
@@ -64,6 +77,7 @@ class Catalog:
         self._routes: dict[str, ModelRoute] = {}
         self._by_name: dict[str, ModelRoute] = {}
         self._prefixed_cache: dict[str, ModelRoute | None] = {}
+        tiers: tuple[list[tuple[str, ModelRoute]], ...] = ([], [])
         for mid, entry in settings.models.items():
             if entry.price is None:
                 continue  # config validation already refused this
@@ -73,16 +87,17 @@ class Catalog:
                 for d in deps
                 if d.provider in settings.providers
             )
-            route = ModelRoute(mid, entry, parse_price(entry.price), targets, aliases=tuple(entry.aliases))
+            route = ModelRoute(mid, entry, targets, aliases=tuple(entry.aliases))
             self._routes[mid] = route
-            names = [mid, *entry.aliases, *(d.model for d in deps), *entry.provider_ids.values()]
-            if entry.upstream:
-                names.append(entry.upstream)
-            for n in names:
-                # Public ids and aliases win over upstream ids when two entries share a name.
+            # Names a model is known by upstream, then the ids its deployments happen to use: an alias whose
+            # deployment is `us.anthropic.claude-…` must not capture the catalog model of that id.
+            tiers[0].extend((n, route) for n in [*entry.aliases, *entry.provider_ids.values(), entry.upstream or mid])
+            tiers[1].extend((d.model, route) for d in deps)
+        for tier in tiers:
+            for n, route in tier:
                 self._by_name.setdefault(n, route)
         for mid, route in self._routes.items():
-            self._by_name[mid] = route
+            self._by_name[mid] = route  # public ids win over every other name
 
     def routes(self) -> list[ModelRoute]:
         return [r for r in self._routes.values() if not r.entry.hidden]
@@ -92,47 +107,58 @@ class Catalog:
         if route is not None:
             return route
         if "/" not in name:
-            return None
+            if not GEO_PREFIX.match(name):
+                return None
+            name = "aws/anthropic/" + name  # a bare inference profile id is a Bedrock id
         if name not in self._prefixed_cache:
             self._prefixed_cache[name] = self._resolve_prefixed(name)
         return self._prefixed_cache[name]
 
-    def _provider_for(self, prefix: str) -> tuple[str, str] | None:
+    def _providers_for(self, prefix: str) -> tuple[list[str], str] | None:
         providers = self._settings.providers
         if prefix in providers:
-            return prefix, providers[prefix].type
+            return [prefix], providers[prefix].type
         ptype = PREFIX_TYPES.get(prefix)
         if ptype is None:
             return None
-        for name, p in providers.items():
-            if p.type == ptype:
-                return name, ptype
-        return None
+        names = [name for name, p in providers.items() if p.type == ptype]
+        return (names, ptype) if names else None
 
     def _resolve_prefixed(self, name: str) -> ModelRoute | None:
         # Longest prefix first: `aws/anthropic/x` before `aws/x`.
         parts = name.split("/")
         for cut in range(min(2, len(parts) - 1), 0, -1):
             prefix, rest = "/".join(parts[:cut]), "/".join(parts[cut:])
-            found = self._provider_for(prefix)
+            found = self._providers_for(prefix)
             if found is None:
                 continue
-            provider, ptype = found
-            base = self._by_name.get(rest)
+            names, ptype = found
+            base = self._by_name.get(GEO_PREFIX.sub("", rest)) or self._by_name.get(rest)
             if base is None:
                 return None
-            upstream = base.entry.provider_ids.get(ptype)
-            if upstream is None:
-                # The caller named the model in this provider's own terms, or it is the first-party id.
-                upstream = rest if rest not in self._routes else (base.entry.upstream or rest)
-                if ptype == "anthropic" and rest in base.entry.provider_ids.values():
-                    upstream = base.entry.upstream or rest
+            upstream = self._upstream_id(base, rest, ptype)
             return ModelRoute(
                 base.public_id,
                 base.entry,
-                base.rates,
-                (Target(provider, ptype, upstream),),
+                tuple(Target(n, ptype, upstream) for n in names),
                 requested_prefix=prefix,
                 aliases=base.aliases,
             )
         return None
+
+    @staticmethod
+    def _upstream_id(base: ModelRoute, rest: str, ptype: str) -> str:
+        """The id to send: the caller's own provider-specific id unchanged, else the catalog's id for ptype."""
+        e = base.entry
+        public = {base.public_id, *e.aliases}
+        if ptype == "anthropic":
+            if rest in public or rest in e.provider_ids.values():
+                return e.upstream or rest
+            return rest
+        if ptype == "bedrock" and (GEO_PREFIX.match(rest) or rest.startswith(("anthropic.", "arn:"))):
+            return rest  # a base id or an inference profile the operator chose: passed through as given
+        if ptype == "vertex" and "@" in rest:
+            return rest
+        if rest in public or rest == e.upstream:
+            return e.provider_ids.get(ptype) or e.upstream or rest
+        return rest

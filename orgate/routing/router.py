@@ -3,13 +3,22 @@
 Policy:
 - order: a model's deployments in configured order (`routing: ordered`), or a weighted pick
   (`routing: weighted`) that is stable per session (Claude Code's session header, `metadata.user_id`,
-  OpenCode's `x-session-affinity`) so prompt-cache hits survive load balancing;
-- a deployment whose circuit is open (N consecutive failures) is skipped for a cool-down, then probed by
-  one request; if every deployment is open they are tried anyway, since refusing outright is worse;
-- retryable failures (connection errors, timeouts, 408/409/429/5xx/529, an `error` event before any
-  content) move to the next deployment at once, or retry the same one after exponential backoff with
-  full jitter, honouring `retry-after` up to `backoff_max_seconds`; at most `max_attempts` in total;
-- nothing is retried once a byte has gone to the client: the caller commits only after `open` returns.
+  OpenCode's `x-session-affinity`) so prompt-cache hits survive load balancing; then the per-request
+  fallbacks. Only deployments of the route's dialect family are kept (a Claude body never goes to an
+  OpenAI-compatible server, nor the reverse);
+- circuit breaker: `circuit_failures` consecutive failures open a deployment's circuit for
+  `circuit_cooldown_seconds`; while open it is skipped; after the cool-down exactly one request probes it
+  (half-open) — success closes the circuit, failure re-opens it. If every deployment is open they are tried
+  anyway: refusing outright is worse than asking a maybe-recovered provider;
+- every deployment is tried once before any is retried (so `max_attempts` never hides a fallback):
+  retryable failures (connection errors, timeouts, 408/409/429/5xx/529, Bedrock throttling mapped to 429,
+  an `error` event before any content block) move to the next deployment at once; a deployment is retried
+  after exponential backoff with full jitter, or after its `retry-after` when that is within
+  `backoff_max_seconds` (a longer `retry-after` takes the deployment out of this request instead);
+- 401/403/404 from a provider (its credentials, its region's model access) are the deployment's fault, not
+  the request's: next deployment, no retry of the same one. Other 4xx end the request;
+- nothing is retried once a byte has gone to the client: a stream is held back until its first content
+  block (or error) has arrived, and the caller commits only after `open` returns.
 """
 
 from __future__ import annotations
@@ -21,17 +30,46 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from orgate.config import RoutingSettings
 from orgate.errors import RETRYABLE_STATUSES, GatewayError, UpstreamError
 from orgate.routing.catalog import ModelRoute, Target
-from orgate.upstreams.base import UpstreamResponse
+from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, UpstreamResponse
+
+# Provider answers that disqualify the deployment but say nothing about the request.
+DEPLOYMENT_STATUSES = frozenset({401, 403, 404})
+PRIME_LIMIT = 1 << 20  # bytes held back at most while waiting for the first content block
+ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504, "api_error": 500}
+
+# Reads the bytes held back so far: True = content started (commit), False = failed before content,
+# None = undecided, keep reading.
+Probe = Callable[[bytes], bool | None]
+
+
+def anthropic_probe(buf: bytes) -> bool | None:
+    err, content = buf.find(b"event: error"), buf.find(b"event: content_block_start")
+    if err >= 0 and (content < 0 or err < content):
+        return False
+    return True if content >= 0 else None
+
+
+def openai_probe(buf: bytes) -> bool | None:
+    err, content = buf.find(b'"error"'), buf.find(b'"choices"')
+    if err >= 0 and (content < 0 or err < content):
+        return False
+    return True if content >= 0 or b"[DONE]" in buf else None
 
 
 @dataclass(slots=True)
 class Breaker:
     failures: int = 0
     open_until: float = 0.0
-    probing: bool = False
+    probe_until: float = 0.0  # a half-open probe is in flight until then
+
+    @property
+    def probing(self) -> bool:
+        return time.monotonic() < self.probe_until
 
 
 @dataclass(slots=True)
@@ -39,7 +77,7 @@ class AttemptLog:
     entries: list[dict[str, object]] = field(default_factory=list)
 
     def add(self, target: Target, outcome: str, started: float) -> None:
-        self.entries.append({"target": target.label, "outcome": outcome,
+        self.entries.append({"target": target.label, "provider": target.provider, "outcome": outcome,
                              "ms": int((time.monotonic() - started) * 1000)})
 
 
@@ -49,7 +87,7 @@ class Opened:
     target: Target
     attempts: int
     log: AttemptLog
-    # A stream's chunks, its first one already read (to catch an error event sent before any content).
+    # A stream's chunks, the ones read while priming included (they have not reached the client yet).
     chunks: AsyncIterator[bytes] | None = None
 
 
@@ -65,34 +103,43 @@ class Router:
     def order(self, route: ModelRoute, affinity: str | None, extra: list[Target] | None = None) -> list[Target]:
         targets = list(route.targets)
         if route.entry.routing == "weighted" and len(targets) > 1:
-            targets = _weighted_order(targets, affinity)
+            targets = weighted_order(targets, affinity)
         if extra:
             targets += [t for t in extra if t not in targets]
+        if targets:
+            family = targets[0].family
+            targets = [t for t in targets if t.family == family]
         now = time.monotonic()
-        healthy = [t for t in targets if self._allows(t.label, now)]
+        healthy = [t for t in targets if self._closed_or_due(t.label, now)]
         return healthy + [t for t in targets if t not in healthy]
 
-    def _allows(self, label: str, now: float) -> bool:
+    def _closed_or_due(self, label: str, now: float) -> bool:
+        b = self.breakers.get(label)
+        return b is None or b.open_until == 0.0 or (now >= b.open_until and not b.probing)
+
+    def _claim(self, label: str) -> bool:
+        """May a request go to this deployment now? Claims the half-open probe when the cool-down is over."""
         b = self.breakers.get(label)
         if b is None or b.open_until == 0.0:
             return True
-        if now < b.open_until:
+        now = time.monotonic()
+        if now < b.open_until or b.probing:
             return False
-        if b.probing:
-            return False
-        b.probing = True  # half-open: one request probes the deployment
+        # One probe; if it never reports back (client gone) another may probe after one more cool-down.
+        b.probe_until = now + max(self.s.circuit_cooldown_seconds, 1.0)
         return True
 
     def succeeded(self, target: Target) -> None:
         b = self.breakers.get(target.label)
         if b is not None:
-            b.failures, b.open_until, b.probing = 0, 0.0, False
+            b.failures, b.open_until, b.probe_until = 0, 0.0, 0.0
 
     def failed(self, target: Target) -> None:
         b = self.breakers.setdefault(target.label, Breaker())
         b.failures += 1
-        b.probing = False
-        if b.failures >= self.s.circuit_failures:
+        was_probe = b.open_until != 0.0
+        b.probe_until = 0.0
+        if b.failures >= self.s.circuit_failures or was_probe:
             b.open_until = time.monotonic() + self.s.circuit_cooldown_seconds
 
     def state(self, label: str) -> str:
@@ -102,76 +149,143 @@ class Router:
         return "open" if time.monotonic() < b.open_until else "half-open"
 
     # -- attempts ------------------------------------------------------------------------------------
-    async def open(self, targets: list[Target], attempt: Attempt, *, stream: bool) -> Opened:
-        """Try deployments until one answers; returns the first success or the last non-retryable answer."""
+    def _candidates(self, targets: list[Target], out: set[str]) -> tuple[list[Target], bool]:
+        """The deployments to try next, and whether their circuits are ignored (every one is open)."""
+        live = [t for t in targets if t.label not in out]
+        now = time.monotonic()
+        due = [t for t in live if self._closed_or_due(t.label, now)]
+        return (due, False) if due else (live, True)
+
+    async def open(self, targets: list[Target], attempt: Attempt, *, stream: bool,
+                   probe: Probe = anthropic_probe) -> Opened:
+        """Try deployments until one answers; returns the first success or the last failed answer."""
         log = AttemptLog()
+        budget = max(1, self.s.max_attempts, len(targets))
+        out: set[str] = set()  # deployments this request will not ask again
+        failures: dict[str, int] = {}
+        errors: dict[str, GatewayError] = {}
         last_exc: GatewayError | None = None
+        last_resp: UpstreamResponse | None = None
+        last_target = targets[0] if targets else None
+        queue, forced = self._candidates(targets, out)
+        skipped: set[str] = set()
         tries = 0
-        max_attempts = max(1, self.s.max_attempts)
-        while tries < max_attempts:
-            target = targets[tries % len(targets)]
-            if tries >= len(targets) or (tries > 0 and len(targets) == 1):
-                await asyncio.sleep(self._backoff(tries, last_exc))
+        while tries < budget and queue:
+            target = queue.pop(0)
+            if not forced and not self._claim(target.label):
+                skipped.add(target.label)  # another request is probing it, or its circuit opened meanwhile
+                if not queue:
+                    queue, forced = self._candidates(targets, out | skipped)
+                continue
+            last_target = target
+            if failures.get(target.label):
+                await asyncio.sleep(self._backoff(failures[target.label], errors.get(target.label)))
             tries += 1
             started = time.monotonic()
-            try:
-                resp = await attempt(target)
-            except GatewayError as e:  # transport failure: connection refused, reset, timeout
-                log.add(target, e.message, started)
-                self.failed(target)
-                last_exc = e
-                if not e.retryable:
-                    raise
-                continue
-            if resp.status < 400:
-                chunks, err = None, None
-                if stream:
-                    try:
-                        first, chunks = await _primed(resp)
-                    except GatewayError as e:
-                        first, err = b"event: error", e
-                    if first.startswith(b"event: error"):
-                        log.add(target, "stream failed before content", started)
-                        self.failed(target)
-                        await resp.aclose()
-                        last_exc = err or UpstreamError("upstream stream failed before content", status=529)
-                        continue
+            outcome, resp, exc, chunks = await self._try(target, attempt, stream, probe)
+            if outcome == "ok":
+                assert resp is not None
                 self.succeeded(target)
+                if resp.headers.get(REPAIRED_HEADER):
+                    log.add(target, f"HTTP 400 {resp.headers[REPAIRED_HEADER]}; retried", started)
                 return Opened(resp, target, tries, log, chunks)
-            if resp.status not in RETRYABLE_STATUSES or tries >= max_attempts:
-                if resp.status in RETRYABLE_STATUSES:
-                    self.failed(target)
+            if outcome == "final":  # a client error: no other deployment would answer differently
+                assert resp is not None
                 log.add(target, f"HTTP {resp.status}", started)
                 return Opened(resp, target, tries, log)
-            log.add(target, f"HTTP {resp.status}", started)
             self.failed(target)
-            body = await resp.read()
-            last_exc = UpstreamError(body.decode("utf-8", "replace")[:200], status=resp.status,
-                                     retry_after=_retry_after(resp.headers), headers=resp.headers)
-        assert last_exc is not None
+            failures[target.label] = failures.get(target.label, 0) + 1
+            if exc is not None:
+                log.add(target, exc.message, started)
+                last_exc, last_resp = exc, None
+                errors[target.label] = exc
+                if not exc.retryable:
+                    out.add(target.label)
+            else:
+                assert resp is not None
+                log.add(target, f"HTTP {resp.status}", started)
+                body = await resp.read()
+                last_resp = BufferedResponse(resp.status, resp.headers, body)
+                last_exc = UpstreamError(body.decode("utf-8", "replace")[:200], status=resp.status,
+                                         retry_after=_retry_after(resp.headers), headers=resp.headers)
+                errors[target.label] = last_exc
+                too_long = (last_exc.retry_after or 0) > self.s.backoff_max_seconds
+                if resp.status in DEPLOYMENT_STATUSES or too_long:
+                    out.add(target.label)
+            if not queue:
+                queue, forced = self._candidates(targets, out)
+        if last_resp is not None and last_target is not None:
+            return Opened(last_resp, last_target, tries, log)
+        if last_exc is None:
+            last_exc = GatewayError("no deployment is available for this model", status=503,
+                                    kind="overloaded_error", retryable=True)
         raise last_exc
 
-    def _backoff(self, tries: int, last: GatewayError | None) -> float:
+    async def _try(self, target: Target, attempt: Attempt, stream: bool, probe: Probe
+                   ) -> tuple[str, UpstreamResponse | None, GatewayError | None, AsyncIterator[bytes] | None]:
+        try:
+            resp = await attempt(target)
+        except GatewayError as e:  # transport failure: connection refused, reset, timeout
+            return "failed", None, e, None
+        if resp.status >= 400:
+            if resp.status in RETRYABLE_STATUSES or resp.status in DEPLOYMENT_STATUSES:
+                return "failed", resp, None, None
+            return "final", resp, None, None
+        if not stream:
+            return "ok", resp, None, None
+        try:
+            ok, held, chunks = await _prime(resp, probe)
+        except GatewayError as e:  # dropped or timed out before any content
+            await resp.aclose()
+            return "failed", None, e, None
+        if not ok:
+            await resp.aclose()
+            kind, message = _stream_error(held)
+            return "failed", None, UpstreamError(f"stream failed before content: {message}",
+                                                 status=ERROR_STATUS.get(kind, 529), kind=kind), None
+        return "ok", resp, None, chunks
+
+    def _backoff(self, failures: int, last: GatewayError | None) -> float:
         if last is not None and last.retry_after is not None:
             return min(last.retry_after, self.s.backoff_max_seconds)
-        cap = min(self.s.backoff_max_seconds, self.s.backoff_base_seconds * (2 ** (tries - 1)))
+        cap = min(self.s.backoff_max_seconds, self.s.backoff_base_seconds * (2 ** (failures - 1)))
         return random.uniform(0, cap)
 
 
-async def _primed(resp: UpstreamResponse) -> tuple[bytes, AsyncIterator[bytes]]:
-    it = resp.iter_chunks()
-    try:
-        first = await it.__anext__()
-    except StopAsyncIteration:
-        first = b""
+async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, bytes, AsyncIterator[bytes]]:
+    """Read a stream until its first content (or error); the bytes read are replayed to the caller."""
+    it = resp.iter_chunks().__aiter__()
+    held: list[bytes] = []
+    buf = b""
+    verdict: bool | None = None
+    while verdict is None and len(buf) < PRIME_LIMIT:
+        try:
+            chunk = await it.__anext__()
+        except StopAsyncIteration:
+            break
+        held.append(chunk)
+        buf += chunk
+        verdict = probe(buf)
 
     async def chain() -> AsyncIterator[bytes]:
-        if first:
-            yield first
-        async for chunk in it:
-            yield chunk
+        for c in held:
+            yield c
+        async for c in it:
+            yield c
 
-    return first, chain()
+    return verdict is not False, buf, chain()
+
+
+def _stream_error(buf: bytes) -> tuple[str, str]:
+    for line in buf.splitlines():
+        if line.startswith(b"data:") and b'"error"' in line:
+            try:
+                err = orjson.loads(line[5:]).get("error") or {}
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(err, dict):
+                return str(err.get("type") or "overloaded_error"), str(err.get("message") or "")
+    return "overloaded_error", "upstream error event"
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
@@ -190,20 +304,26 @@ def _retry_after(headers: dict[str, str]) -> float | None:
     return None
 
 
-def _weighted_order(targets: list[Target], affinity: str | None) -> list[Target]:
+def weighted_order(targets: list[Target], affinity: str | None) -> list[Target]:
+    """Weighted random order without replacement; the same affinity key always gives the same order."""
     rnd = random.Random(int(hashlib.sha256(affinity.encode()).hexdigest()[:16], 16)) if affinity else random
     pool = list(targets)
     out: list[Target] = []
     while pool:
-        total = sum(max(t.weight, 0.0) for t in pool) or float(len(pool))
+        weights = [max(t.weight, 0.0) for t in pool]
+        total = sum(weights)
+        if total <= 0:
+            weights, total = [1.0] * len(pool), float(len(pool))
         x = rnd.uniform(0, total)
         acc = 0.0
-        for t in pool:
-            acc += max(t.weight, 0.0) or (total / len(pool))
-            if x <= acc:
-                out.append(t)
-                pool.remove(t)
+        pick = len(pool) - 1
+        for i, w in enumerate(weights):
+            acc += w
+            if x < acc:
+                pick = i
                 break
-        else:
-            out.append(pool.pop())
+        out.append(pool.pop(pick))
     return out
+
+
+_weighted_order = weighted_order  # older name

@@ -20,7 +20,7 @@ from orgate.server import admin_session, web_pages
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_error, send_json
 from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks
-from orgate.store.ledger_repo import DAY_MS, LedgerRepo
+from orgate.store.ledger_repo import DAY_MS, LedgerRepo, days_back
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -255,7 +255,7 @@ async def key_usage(app: App, req: Request, p: dict[str, str]) -> None:
     key_id = int(p["id"])
     await _key_or_404(app, key_id)
     days = int_param(req, "days", 30, 1, 366) or 30
-    since = now_ms() - days * DAY_MS
+    since = days_back(days)
     q, ledger = AdminQueries(app.engine), LedgerRepo(app.engine)
     body = {"days": days, "totals": await ledger.summary(key_id, since),
             "by_day": await ledger.by_day(key_id, since),
@@ -271,7 +271,7 @@ async def usage(app: App, req: Request, p: dict[str, str]) -> None:
         raise InvalidRequest(f"group: must be one of {', '.join((*GROUPS, 'day'))}.", param="group")
     f = ledger_filters(req)
     if f["since_ms"] is None:
-        f["since_ms"] = now_ms() - 30 * DAY_MS
+        f["since_ms"] = days_back(30)
     limit = int_param(req, "limit", 100, 1, 1000) or 100
     rows = await AdminQueries(app.engine).grouped(group, limit=limit, **f)
     await send_json(req, 200, money({"group": group, "since_ms": f["since_ms"], "until_ms": f["until_ms"],
@@ -315,7 +315,7 @@ def _deployment(app: App, t: Any) -> dict[str, Any]:
 async def models(app: App, req: Request, p: dict[str, str]) -> None:
     data = []
     for r in app.catalog.routes():
-        rates = {f"{k}_per_mtok_micros": getattr(r.rates, k)
+        rates = {f"{k}_per_mtok_micros": getattr(app.pipeline.prices[r.public_id], k)
                  for k in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")}
         data.append({"id": r.public_id, "display_name": r.entry.display_name, "aliases": list(r.aliases),
                      "routing": r.entry.routing, "rates": rates,

@@ -9,6 +9,7 @@ passthrough path, so a request costs the same whichever API the client speaks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +22,7 @@ from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
 from orgate.governance.keys import KeyRecord
 from orgate.pipeline import Exchange
 from orgate.routing.catalog import ModelRoute
+from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
 from orgate.server.render import error_headers, from_upstream, openai_error
@@ -148,7 +150,9 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
     ex.key = await app.auth.authenticate(req.headers)
     body = req.json()
     route = app.pipeline.resolve(ex, body.get("model"))
-    app.pipeline.limit(ex)
+    if openai_passthrough.handles(route):  # a non-Claude model on an OpenAI-compatible provider: relayed
+        return await openai_passthrough.relay(app, req, ex, raw, body, route, dialect.endpoint)
+    await app.pipeline.limit(ex)
     fallbacks = request_fallbacks(app, body)
     assert ex.model is not None
     turn = Turn(body, ex.model, ex.key, int(time.time()))
@@ -209,6 +213,16 @@ async def _translate_stream(req: Request, ex: Exchange, chunks: Any, resp: Any, 
         tee.error = {"type": e.kind}
         await send({"type": "http.response.body", "body": encoder.error(e.kind, e.message, e.status),
                     "more_body": False})
+    except (ClientGone, asyncio.CancelledError):
+        raise
+    except Exception:
+        # Headers are out: end the stream with an error event the client's SDK raises (not a silent cut), then
+        # let handle() log it. Sending may fail too if the connection is already gone.
+        tee.error = {"type": "api_error"}
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "more_body": False,
+                        "body": encoder.error("api_error", "Internal server error.", 500)})
+        raise
     finally:
         await resp.aclose()
         ex.usage = tee.usage

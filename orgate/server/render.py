@@ -23,6 +23,7 @@ import orjson
 from orgate.dialects.openai_chat.errors import error_body
 from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
 
+
 def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
     h = {"request-id": err.headers.get("request-id", request_id), "x-request-id": request_id}
     for k, v in err.headers.items():

@@ -16,7 +16,7 @@ from orgate.governance.keys import now_ms
 from orgate.keyauth import extract_key
 from orgate.server.asgi import Request, respond
 from orgate.server.render import anthropic_error, error_headers
-from orgate.store.ledger_repo import DAY_MS, LedgerRepo
+from orgate.store.ledger_repo import LedgerRepo, days_back
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -49,7 +49,7 @@ async def key_usage(app: App, req: Request) -> None:
         if not raw_days.isdigit():
             raise InvalidRequest("days: must be a whole number of days", param="days")
         days = min(max(int(raw_days), 1), 366)
-        since = now_ms() - days * DAY_MS
+        since = days_back(days)
         ledger = LedgerRepo(app.engine)
         start = budget.period_start(row["budget_period"])
         spent = 0 if row["period_start_ms"] < start else row["spent_micros"]

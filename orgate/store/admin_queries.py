@@ -15,8 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orgate.store.ledger_repo import DAY_MS, SUM_COLS, _row, _sums, _where
-from orgate.store.schema import keys, ledger
+from orgate.store.ledger_repo import (
+    DAY_MS,
+    SUM_COLS,
+    _row,
+    _sums,
+    _where,
+    rollup_sums,
+    rollup_where,
+    use_rollup,
+)
+from orgate.store.schema import keys, ledger, usage_daily
 
 GROUPS = {"key": "key_id", "model": "public_model", "provider": "provider", "api": "api"}
 
@@ -27,17 +36,27 @@ class AdminQueries:
 
     async def grouped(self, group: str, *, since_ms: int | None, until_ms: int | None = None,
                       key_id: int | None = None, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
-        """Usage per key/model/provider/api (largest spend first) or per UTC day (oldest first)."""
-        conds = _where(key_id, since_ms, until_ms, **filters)
-        if group == "day":
-            col: Any = ledger.c.ts_ms // DAY_MS
-            q = sa.select(col.label("name"), *_sums()).where(*conds).group_by(col).order_by(col).limit(limit)
+        """Usage per key/model/provider/api (largest spend first) or per UTC day (oldest first).
+
+        Whole-day ranges come from the usage_daily rollup; anything finer (hours, status filter) scans the ledger.
+        """
+        rollup = use_rollup(since_ms, until_ms, **filters)
+        if rollup:
+            conds, sums, table = rollup_where(key_id, since_ms, until_ms, **filters), rollup_sums(), usage_daily
         else:
-            col = ledger.c[GROUPS[group]]
-            q = (sa.select(col.label("name"), *_sums()).where(*conds).group_by(col)
+            conds, sums, table = _where(key_id, since_ms, until_ms, **filters), _sums(), ledger
+        if group == "day":
+            col: Any = usage_daily.c.day_ms // DAY_MS if rollup else ledger.c.ts_ms // DAY_MS
+            q = sa.select(col.label("name"), *sums).where(*conds).group_by(col).order_by(col).limit(limit)
+        else:
+            col = table.c[GROUPS[group]]
+            q = (sa.select(col.label("name"), *sums).where(*conds).group_by(col)
                  .order_by(sa.desc("cost_micros"), sa.desc("requests")).limit(limit))
         async with self.engine.connect() as conn:
             rows = [_row(r) for r in (await conn.execute(q)).all()]
+            if rollup and group in ("model", "provider"):
+                for r in rows:
+                    r["name"] = r["name"] or None  # the rollup stores an unknown model or provider as ''
             if group == "key":
                 await self._name_keys(conn, rows)
         if group == "day":
@@ -56,7 +75,10 @@ class AdminQueries:
             r["key_name"], r["key_prefix"], r["key_status"] = names.get(r["key_id"], (None, None, None))
 
     async def summary(self, since_ms: int | None, until_ms: int | None = None, **filters: Any) -> dict[str, Any]:
-        q = sa.select(*_sums()).where(*_where(None, since_ms, until_ms, **filters))
+        if use_rollup(since_ms, until_ms, **filters):
+            q = sa.select(*rollup_sums()).where(*rollup_where(None, since_ms, until_ms, **filters))
+        else:
+            q = sa.select(*_sums()).where(*_where(None, since_ms, until_ms, **filters))
         async with self.engine.connect() as conn:
             out = _row((await conn.execute(q)).one())
         for c in SUM_COLS:

@@ -17,7 +17,38 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
-from orgate.store.schema import keys, ledger, reservations
+from orgate.store.schema import keys, ledger, reservations, usage_daily
+
+DAY_MS = 86_400_000
+ROLLUP_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+               "cache_write_1h_tokens", "cost_micros", "cache_savings_micros")
+ROLLUP_KEY = ("day_ms", "key_id", "public_model", "provider", "api")
+
+
+async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Fold a batch into usage_daily with one upsert per (day, key, model, provider, api)."""
+    acc: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        ident = (r["ts_ms"] // DAY_MS * DAY_MS, r["key_id"], r.get("public_model") or "", r.get("provider") or "",
+                 r["api"])
+        a = acc.get(ident)
+        if a is None:
+            a = acc[ident] = {**dict(zip(ROLLUP_KEY, ident, strict=True)), "requests": 0, "errors": 0,
+                              **{c: 0 for c in ROLLUP_SUMS}}
+        a["requests"] += 1
+        a["errors"] += 1 if r["status"] >= 400 else 0
+        for c in ROLLUP_SUMS:
+            a[c] += r.get(c) or 0
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(usage_daily)
+    cols = ("requests", "errors", *ROLLUP_SUMS)
+    stmt = stmt.on_conflict_do_update(index_elements=list(ROLLUP_KEY),
+                                      set_={c: usage_daily.c[c] + stmt.excluded[c] for c in cols})
+    # sorted: concurrent instances upsert rows in the same order, so PostgreSQL cannot deadlock on them
+    await conn.execute(stmt, [acc[k] for k in sorted(acc, key=str)])
 
 
 @dataclass(slots=True)
@@ -72,10 +103,11 @@ class BudgetRepo:
         return row.budget_micros, spent, row.reserved_micros
 
     async def flush(self, rows: list[dict[str, Any]], settlements: list[Settlement]) -> None:
-        """One transaction: ledger rows in, reservations swapped for actual costs."""
+        """One transaction: ledger rows in, daily rollups added to, reservations swapped for actual costs."""
         async with self.engine.begin() as conn:
             if rows:
                 await conn.execute(ledger.insert(), rows)
+                await _add_to_rollup(conn, rows)
             released: dict[int, int] = defaultdict(int)
             spent: dict[int, int] = defaultdict(int)
             for s in settlements:

@@ -11,11 +11,51 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orgate.store.schema import ledger
+from orgate.store.schema import ledger, usage_daily
 
 DAY_MS = 86_400_000
 TOKEN_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
 SUM_COLS = (*TOKEN_COLS, "cost_micros", "cache_savings_micros")
+
+
+# Filters the daily rollup can answer, and the rollup column each one reads.
+ROLLUP_FILTERS = {"model": "public_model", "provider": "provider", "api": "api"}
+
+
+def days_back(days: int, now_ms: int | None = None) -> int:
+    """Start of the UTC day `days - 1` days before today: "the last N days" as whole days."""
+    import time
+
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return now // DAY_MS * DAY_MS - (days - 1) * DAY_MS
+
+
+def use_rollup(since_ms: int | None, until_ms: int | None = None, **filters: Any) -> bool:
+    """Whole-day ranges with model/provider/api filters are answered from usage_daily, not the ledger."""
+    aligned = all(t is None or t % DAY_MS == 0 for t in (since_ms, until_ms))
+    used = {k for k, v in filters.items() if v}
+    return aligned and used <= ROLLUP_FILTERS.keys()
+
+
+def rollup_sums() -> list[Any]:
+    cols: list[Any] = [sa.func.coalesce(sa.func.sum(usage_daily.c.requests), 0).label("requests")]
+    cols += [sa.func.coalesce(sa.func.sum(usage_daily.c[c]), 0).label(c) for c in SUM_COLS]
+    cols.append(sa.func.coalesce(sa.func.sum(usage_daily.c.errors), 0).label("errors"))
+    return cols
+
+
+def rollup_where(key_id: int | None, since_ms: int | None, until_ms: int | None = None, **f: Any) -> list[Any]:
+    conds: list[Any] = []
+    if key_id is not None:
+        conds.append(usage_daily.c.key_id == key_id)
+    if since_ms is not None:
+        conds.append(usage_daily.c.day_ms >= since_ms)
+    if until_ms is not None:
+        conds.append(usage_daily.c.day_ms < until_ms)
+    for name, col in ROLLUP_FILTERS.items():
+        if f.get(name):
+            conds.append(usage_daily.c[col] == f[name])
+    return conds
 
 
 def _sums() -> list[Any]:
@@ -56,26 +96,35 @@ class LedgerRepo:
 
     async def summary(self, key_id: int | None = None, since_ms: int | None = None,
                       until_ms: int | None = None) -> dict[str, Any]:
-        q = sa.select(*_sums()).where(*_where(key_id, since_ms, until_ms))
+        if use_rollup(since_ms, until_ms):
+            q = sa.select(*rollup_sums()).where(*rollup_where(key_id, since_ms, until_ms))
+        else:
+            q = sa.select(*_sums()).where(*_where(key_id, since_ms, until_ms))
         async with self.engine.connect() as conn:
             return _row((await conn.execute(q)).one())
 
     async def by_day(self, key_id: int | None, since_ms: int) -> list[dict[str, Any]]:
-        day = ledger.c.ts_ms // DAY_MS
-        q = (sa.select(day.label("day"), *_sums()).where(*_where(key_id, since_ms))
-             .group_by(day).order_by(day))
+        """One row per UTC day from the day containing `since_ms` (read from the daily rollup)."""
+        day = usage_daily.c.day_ms
+        q = (sa.select(day.label("day_ms"), *rollup_sums())
+             .where(*rollup_where(key_id, since_ms // DAY_MS * DAY_MS)).group_by(day).order_by(day))
+        async with self.engine.connect() as conn:
+            return [_row(r) for r in (await conn.execute(q)).all()]
+
+    async def by_group(self, column: str, key_id: int | None, since_ms: int | None) -> list[dict[str, Any]]:
+        if use_rollup(since_ms) and column in ROLLUP_FILTERS.values():
+            col = usage_daily.c[column]
+            q = (sa.select(col.label("name"), *rollup_sums()).where(*rollup_where(key_id, since_ms))
+                 .group_by(col).order_by(sa.desc("cost_micros")))
+        else:
+            col = ledger.c[column]
+            q = (sa.select(col.label("name"), *_sums()).where(*_where(key_id, since_ms))
+                 .group_by(col).order_by(sa.desc("cost_micros")))
         async with self.engine.connect() as conn:
             rows = [_row(r) for r in (await conn.execute(q)).all()]
         for r in rows:
-            r["day_ms"] = int(r.pop("day")) * DAY_MS
+            r["name"] = r["name"] or None  # the rollup stores an unknown model or provider as ''
         return rows
-
-    async def by_group(self, column: str, key_id: int | None, since_ms: int | None) -> list[dict[str, Any]]:
-        col = ledger.c[column]
-        q = (sa.select(col.label("name"), *_sums()).where(*_where(key_id, since_ms))
-             .group_by(col).order_by(sa.desc("cost_micros")))
-        async with self.engine.connect() as conn:
-            return [_row(r) for r in (await conn.execute(q)).all()]
 
     async def page(self, *, key_id: int | None = None, limit: int = 50, before_id: int | None = None,
                    since_ms: int | None = None, until_ms: int | None = None, **filters: Any) -> list[dict[str, Any]]:

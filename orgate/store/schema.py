@@ -78,3 +78,24 @@ ledger = sa.Table(
     sa.Index("ix_ledger_key_ts", "key_id", "ts_ms"),
     sa.Index("ix_ledger_ts", "ts_ms"),
 )
+
+
+# Per-day totals by (key, model, provider, api), kept by the ledger writer in the same transaction as the
+# rows it adds. Console and /usage aggregates over whole days read this instead of scanning a million
+# ledger rows (an overview went from ~6 s to milliseconds).
+usage_daily = sa.Table(
+    "usage_daily",
+    metadata,
+    sa.Column("day_ms", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("public_model", sa.String(200), nullable=False, server_default=""),
+    sa.Column("provider", sa.String(64), nullable=False, server_default=""),
+    sa.Column("api", sa.String(24), nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("errors", sa.BigInteger, nullable=False, server_default="0"),
+    *[sa.Column(c, sa.BigInteger, nullable=False, server_default="0") for c in (
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+        "cost_micros", "cache_savings_micros")],
+    sa.PrimaryKeyConstraint("day_ms", "key_id", "public_model", "provider", "api"),
+    sa.Index("ix_usage_daily_key_day", "key_id", "day_ms"),
+)

@@ -35,9 +35,9 @@ class AnthropicUpstream:
     async def messages(self, call: UpstreamCall) -> http.HttpResponse:
         data = with_model(call.body, call.raw_body, call.client_model, call.target.upstream_model)
         # A stream's idle limit is between events; a JSON answer arrives only when generation is done.
-        read = self.idle_timeout if call.stream else self.first_byte_timeout
         return await http.post(
-            f"{self.base_url}/v1/messages", data, self._headers(call), connect=self.connect_timeout, read=read
+            f"{self.base_url}/v1/messages", data, self._headers(call), connect=self.connect_timeout,
+            read=self.first_byte_timeout, idle=self.idle_timeout if call.stream else None,
         )
 
     async def count_tokens(self, call: UpstreamCall) -> http.HttpResponse:

@@ -17,6 +17,8 @@ from orgate.routing.catalog import Target
 # Upstream response headers a client may act on; everything else stays at the gateway.
 RELAYED_HEADERS = ("request-id", "retry-after", "retry-after-ms", "x-should-retry")
 RELAYED_PREFIXES = ("anthropic-ratelimit-",)
+# Set on a response that needed a second try inside the adapter (the router notes it in the attempt log).
+REPAIRED_HEADER = "x-orgate-repaired"
 
 
 @dataclass(slots=True)
@@ -52,6 +54,26 @@ class ClaudeUpstream(Protocol):
     async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+class BufferedResponse:
+    """An answer held in memory (mapped errors, converted results, a failed answer already read)."""
+
+    __slots__ = ("status", "headers", "_body")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    async def aclose(self) -> None:
+        return None
 
 
 def relayed(headers: Any) -> dict[str, str]:

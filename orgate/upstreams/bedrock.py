@@ -26,7 +26,7 @@ import yarl
 from orgate.config import Provider, RoutingSettings
 from orgate.dialects.anthropic.sse import encode_event
 from orgate.upstreams import http
-from orgate.upstreams.base import UpstreamCall, UpstreamResponse, relayed
+from orgate.upstreams.base import BufferedResponse, UpstreamCall, UpstreamResponse, relayed
 from orgate.upstreams.eventstream import EventStreamDecoder, EventStreamError
 from orgate.upstreams.sigv4 import AwsAuth
 
@@ -83,26 +83,6 @@ def exception_kind(name: str | None, status: int) -> tuple[int, str]:
 
 def error_body(kind: str, message: str) -> bytes:
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-
-
-class BufferedResponse:
-    """An answer built in memory (mapped errors, converted count_tokens results)."""
-
-    __slots__ = ("status", "headers", "_body")
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self._body = body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    async def aclose(self) -> None:
-        return None
 
 
 class RelayedResponse:
@@ -266,10 +246,11 @@ class BedrockUpstream:
         # boto3 encodes the label fully (`:` -> %3A, `/` in ARNs -> %2F); SigV4 then encodes the path again.
         return f"{self.base_url}/model/{quote(model, safe='')}/{action}"
 
-    async def _post(self, url: str, data: bytes, headers: dict[str, str], read: float) -> http.HttpResponse:
+    async def _post(self, url: str, data: bytes, headers: dict[str, str], read: float,
+                    idle: float | None = None) -> http.HttpResponse:
         signed = await self.auth.headers("POST", url, headers, data)
         # encoded=True: send the path byte for byte as signed (yarl would otherwise turn %3A back into `:`).
-        return await http.post(yarl.URL(url, encoded=True), data, signed, connect=self.connect_timeout, read=read)  # type: ignore[arg-type]
+        return await http.post(yarl.URL(url, encoded=True), data, signed, connect=self.connect_timeout, read=read, idle=idle)
 
     def _headers(self, call: UpstreamCall, accept: str = "application/json") -> dict[str, str]:
         h = {"content-type": "application/json", "accept": accept, "accept-encoding": "identity"}
@@ -284,7 +265,8 @@ class BedrockUpstream:
         if call.stream:
             headers = self._headers(call)
             headers["x-amzn-bedrock-accept"] = "application/json"
-            resp = await self._post(self.url(model, "invoke-with-response-stream"), data, headers, self.idle_timeout)
+            resp = await self._post(self.url(model, "invoke-with-response-stream"), data, headers,
+                                    self.first_byte_timeout, self.idle_timeout)
         else:
             resp = await self._post(self.url(model, "invoke"), data, self._headers(call), self.first_byte_timeout)
         if resp.status >= 300:

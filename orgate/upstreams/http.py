@@ -1,7 +1,15 @@
-"""The one pooled HTTP client every upstream shares (aiohttp: C parser, keep-alive, no per-call setup)."""
+"""The one pooled HTTP client every upstream shares (aiohttp: C parser, keep-alive, no per-call setup).
+
+Timeouts, as configured per provider (`timeouts: {connect, first_byte, idle}`) or in `routing`:
+connect bounds the TCP/TLS handshake; first_byte bounds the wait for the response headers (counted from the
+start of the request) and, on a stream, its first chunk (a JSON answer arrives whole, so for it first_byte bounds each read of the body); idle bounds
+the silence between two chunks of a stream (Anthropic pings every few seconds, so a long idle means a hang).
+A timeout becomes UpstreamUnavailable(timeout=True): 504 before the first byte, an error event after it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,38 +39,56 @@ async def close_session() -> None:
 class HttpResponse:
     """An aiohttp response seen through the UpstreamResponse protocol."""
 
-    __slots__ = ("_resp", "status", "headers", "_idle")
+    __slots__ = ("_resp", "status", "headers", "_first", "_idle")
 
-    def __init__(self, resp: aiohttp.ClientResponse, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, headers: dict[str, str] | None = None,
+                 first_byte: float | None = None, idle: float | None = None) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = headers if headers is not None else {k.lower(): v for k, v in resp.headers.items()}
+        self._first = first_byte
+        self._idle = idle
 
     async def read(self) -> bytes:
         try:
-            return await self._resp.read()
+            async with asyncio.timeout(self._first):
+                return await self._resp.read()
         except (aiohttp.ClientError, TimeoutError) as e:
             raise UpstreamUnavailable(f"upstream read failed: {type(e).__name__}", timeout=isinstance(e, TimeoutError)) from None
         finally:
             self._resp.release()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise UpstreamUnavailable(f"upstream stream failed: {type(e).__name__}", timeout=isinstance(e, TimeoutError)) from None
+        limit, what = self._first, "before its first chunk"
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await self._resp.content.readany()
+            except TimeoutError:
+                raise UpstreamUnavailable(f"upstream stream timed out {what}", timeout=True) from None
+            except aiohttp.ClientError as e:
+                raise UpstreamUnavailable(f"upstream stream failed: {type(e).__name__}") from None
+            if not chunk:
+                return
+            yield chunk
+            limit, what = self._idle, "between events"
 
     async def aclose(self) -> None:
         self._resp.close()
 
 
-async def post(url: str, data: bytes, headers: dict[str, str], *, connect: float, read: float, **kw: Any) -> HttpResponse:
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
+               idle: float | None = None, **kw: Any) -> HttpResponse:
+    """POST; `read` is the first-byte limit, `idle` (streams only) the limit between chunks after it."""
+    stream = idle is not None
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=None if stream else read)
     try:
-        resp = await session().post(url, data=data, headers=headers, timeout=timeout, **kw)
+        async with asyncio.timeout(read if stream else None):  # first byte, connection set-up included
+            resp = await session().post(url, data=data, headers=headers, timeout=timeout, **kw)
     except TimeoutError:
         raise UpstreamUnavailable("upstream timed out before answering", timeout=True) from None
     except aiohttp.ClientError as e:
         raise UpstreamUnavailable(f"upstream connection failed: {type(e).__name__}") from None
+    if stream:
+        return HttpResponse(resp, first_byte=read, idle=idle)
     return HttpResponse(resp)

@@ -204,8 +204,10 @@ class VertexUpstream:
                 h.setdefault(k.lower(), v)
         return h
 
-    async def _send(self, url: str, body: dict[str, Any], call: UpstreamCall, read: float) -> UpstreamResponse:
-        resp = await http.post(url, orjson.dumps(body), await self._headers(call), connect=self.connect_timeout, read=read)
+    async def _send(self, url: str, body: dict[str, Any], call: UpstreamCall, read: float,
+                    idle: float | None = None) -> UpstreamResponse:
+        resp = await http.post(url, orjson.dumps(body), await self._headers(call), connect=self.connect_timeout,
+                               read=read, idle=idle)
         if resp.status >= 300:
             return await mapped_error(resp)
         return RelayedResponse(resp, {**relayed(resp.headers), "content-type": resp.headers.get("content-type", "application/json")})
@@ -216,7 +218,7 @@ class VertexUpstream:
         base = await self._model_url(call.target.upstream_model)
         if call.stream:
             body["stream"] = True
-            return await self._send(f"{base}:streamRawPredict", body, call, self.idle_timeout)
+            return await self._send(f"{base}:streamRawPredict", body, call, self.first_byte_timeout, self.idle_timeout)
         body.pop("stream", None)
         return await self._send(f"{base}:rawPredict", body, call, self.first_byte_timeout)
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -209,6 +209,10 @@ class FakeAnthropic:
             return err
         body = rec["body"]
         r = self._next(body)
+        mt = body.get("max_tokens")
+        if isinstance(mt, int) and r.usage.get("output_tokens", 0) > mt:
+            # like the real API: generation stops at max_tokens, and so does the billed output
+            r = replace(r, usage={**r.usage, "output_tokens": mt}, stop_reason="max_tokens")
         upstream_id = "req_fake" + uuid.uuid4().hex[:16]
         headers = {"request-id": upstream_id, **r.headers}
         if r.first_byte_delay:

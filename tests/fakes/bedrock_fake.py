@@ -49,6 +49,9 @@ class Reply:
     write_size: int | None = None  # write the stream in pieces of this many bytes
     headers: dict[str, str] = field(default_factory=dict)
     input_tokens: int | None = None  # count tokens answer
+    delay: float = 0.0  # seconds before answering at all (a slow first byte)
+    drop: bool = False  # close the connection instead of answering
+    drop_after_events: int | None = None  # stream: close the connection after this many events
 
 
 def _message(content: list[dict[str, Any]], stop: str = "end_turn", model: str = "claude-sonnet-4-5") -> dict[str, Any]:
@@ -157,6 +160,16 @@ class ScriptedServer:
         await self.stop()
 
 
+async def fault(request: web.Request, reply: Reply) -> bool:
+    """Apply a scripted transport fault; True when the connection was dropped (nothing more to send)."""
+    if reply.delay:
+        await asyncio.sleep(reply.delay)
+    if reply.drop:
+        request.transport.close()  # type: ignore[union-attr]
+        return True
+    return False
+
+
 async def write_pieces(resp: web.StreamResponse, data: bytes, size: int | None) -> None:
     if size is None:
         await resp.write(data)
@@ -256,6 +269,8 @@ class BedrockFake(ScriptedServer):
         except ValueError:
             return self._aws_error("ValidationException", "Malformed input request, please reformat your input and try again.")
         reply = self.next_reply()
+        if await fault(request, reply):
+            return web.Response(status=500)
         if rec.action == "count-tokens":
             return await self.count_tokens(rec, reply)
         problem = self.check_invoke_body(rec.json)
@@ -303,7 +318,10 @@ class BedrockFake(ScriptedServer):
             frames[reply.corrupt_frame] = bytes(f)
         resp = web.StreamResponse(status=200, headers={**rid, "Content-Type": "application/vnd.amazon.eventstream", "X-Amzn-Bedrock-Content-Type": "application/json"})
         await resp.prepare(request)
-        for frame in frames:
+        for n, frame in enumerate(frames):
+            if reply.drop_after_events is not None and n >= reply.drop_after_events:
+                request.transport.close()  # type: ignore[union-attr]
+                return resp
             await write_pieces(resp, frame, reply.write_size)
         await resp.write_eof()
         return resp

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from orgate.dialects.anthropic.sse import encode_event
-from tests.fakes.bedrock_fake import Recorded, ScriptedServer, message_events, text_message, write_pieces
+from tests.fakes.bedrock_fake import Recorded, ScriptedServer, fault, message_events, text_message, write_pieces
 
 GOOGLE_CODES = {
     "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
@@ -153,6 +153,8 @@ class VertexFake(ScriptedServer):
         if problem:
             return web.json_response({"type": "error", "error": {"type": "invalid_request_error", "message": problem}}, status=400)
         reply = self.next_reply()
+        if await fault(request, reply):
+            return web.Response(status=500)
         if reply.error:
             return self.google_error(reply.error, reply.error_message, reply.headers)
         if reply.anthropic_error:
@@ -167,7 +169,10 @@ class VertexFake(ScriptedServer):
         resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream; charset=utf-8", **reply.headers})
         await resp.prepare(request)
         events = reply.events if reply.events is not None else message_events(message)
-        for ev in events:
+        for n, ev in enumerate(events):
+            if reply.drop_after_events is not None and n >= reply.drop_after_events:
+                request.transport.close()  # type: ignore[union-attr]
+                return resp
             await write_pieces(resp, encode_event(ev["type"], ev), reply.write_size)
         await resp.write_eof()
         return resp

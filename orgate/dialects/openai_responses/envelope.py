@@ -56,6 +56,8 @@ class ReasoningEnvelope:
             return None
         if len(raw) <= _NONCE + 16:
             return None
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            return None  # only the canonical encoding is ours: no two tokens for one sealed value
         try:
             plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], _AAD_PREFIX + key_id.encode())
             blocks = orjson.loads(plain)

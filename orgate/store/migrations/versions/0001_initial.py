@@ -4,6 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 from orgate.store.schema import keys, ledger, reservations
@@ -16,9 +17,11 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    # The first migration creates the tables exactly as schema.py declares them; later revisions alter.
+    # The first migration creates these three tables as schema.py declares them (copied onto a private
+    # MetaData so that tables added to schema.py later belong to their own revisions, not this one).
+    md = sa.MetaData()
     for table in (keys, reservations, ledger):
-        table.create(bind, checkfirst=True)
+        table.to_metadata(md).create(bind, checkfirst=True)
 
 
 def downgrade() -> None:

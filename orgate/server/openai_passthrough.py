@@ -1,0 +1,194 @@
+"""/v1/chat/completions for non-Claude models on `openai` / `openai_compatible` providers: a relay.
+
+No translation: the client's body goes upstream with the model id replaced (and `stream_options.include_usage`
+added so a stream can be billed), and the answer comes back as the upstream sent it, byte for byte, except
+the trailing usage-only chunk of a stream when the client did not ask for usage. Admission, budget
+reservation, routing (retries, fallbacks within the OpenAI family, circuit breaker) and settlement are the
+same as every other request's; the price is the model entry's `price` from config, which is required.
+Usage: `prompt_tokens` (cached tokens, `prompt_tokens_details.cached_tokens`, billed at the cache-read rate),
+`completion_tokens`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orgate.dialects.openai_chat.errors import error_body
+from orgate.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, kind_for_status
+from orgate.governance.usage import Usage
+from orgate.pipeline import Exchange
+from orgate.routing.catalog import ModelRoute, Target
+from orgate.routing.router import openai_probe
+from orgate.server.anthropic_api import affinity_of, request_fallbacks
+from orgate.server.asgi import Request, respond, start_stream
+from orgate.server.render import from_upstream
+from orgate.upstreams.base import UpstreamResponse
+from orgate.upstreams.openai_compat import OpenAICompatUpstream, chat_body, openai_headers
+
+if TYPE_CHECKING:
+    from orgate.server.app import App
+
+
+def handles(route: ModelRoute) -> bool:
+    """Is this model served by an OpenAI-compatible provider (so the relay, not the Claude hub, answers)?"""
+    return bool(route.targets) and route.targets[0].family == "openai"
+
+
+def usage_of(u: Any) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+    prompt, completion = u.get("prompt_tokens"), u.get("completion_tokens")
+    details = u.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    cached = cached if isinstance(cached, int) else 0
+    prompt = prompt if isinstance(prompt, int) else 0
+    return Usage(input_tokens=max(0, prompt - cached), output_tokens=completion if isinstance(completion, int) else 0,
+                 cache_read_tokens=cached)
+
+
+def upstream_error(status: int, body: bytes, headers: dict[str, str]) -> GatewayError:
+    if status in (401, 403):
+        return from_upstream(status, body, headers)  # the gateway's provider key, not the client's: 502
+    base = from_upstream(status, body, headers)
+    try:
+        err = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        err = None
+    if not isinstance(err, dict):
+        return base
+    code = err.get("code")
+    return UpstreamError(str(err.get("message") or base.message), status=status,
+                         kind=str(err.get("type") or kind_for_status(status)), param=err.get("param"),
+                         code=str(code) if code is not None else None, retry_after=base.retry_after,
+                         headers=base.headers)
+
+
+def _max_tokens(body: dict[str, Any], route: ModelRoute) -> tuple[str, int]:
+    for name in ("max_completion_tokens", "max_tokens"):
+        v = body.get(name)
+        if v is not None:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidRequest(f"{name}: must be a positive integer", param=name)
+            return name, v
+    return "max_tokens", route.entry.max_output_tokens or route.entry.default_max_tokens
+
+
+async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str, Any], route: ModelRoute,
+                endpoint: str) -> None:
+    if endpoint != "chat/completions":
+        raise InvalidRequest(f"model '{ex.model}' is served on /v1/chat/completions only", param="model")
+    if "messages" not in body:
+        raise InvalidRequest("messages: field required", param="messages")
+    await app.pipeline.limit(ex)
+    fallbacks = request_fallbacks(app, body)
+    name, asked = _max_tokens(body, route)
+    allowed = await app.pipeline.reserve(ex, raw, asked)
+    if allowed != asked or name not in body and ex.reservation_id is not None:
+        body = {**body, name: allowed}  # lowered to what the budget covers
+    ex.stream = stream = bool(body.get("stream"))
+    opts = body.get("stream_options")
+    client_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+
+    async def attempt(target: Target) -> UpstreamResponse:
+        up = app.upstreams.get(target.provider)
+        if not isinstance(up, OpenAICompatUpstream):
+            raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
+        return await up.chat(orjson.dumps(chat_body(body, target.upstream_model, meter_stream=True)), stream)
+
+    targets = app.router.order(route, affinity_of(req.headers, body), fallbacks)
+    opened = await app.router.open(targets, attempt, stream=stream, probe=openai_probe)
+    ex.target, ex.attempts = opened.target, opened.attempts
+    ex.attempt_log = opened.log.entries or None
+    resp = opened.response
+    if resp.status >= 400:
+        raise upstream_error(resp.status, await resp.read(), resp.headers)
+    headers = openai_headers(resp.headers)
+    headers.setdefault("x-request-id", req.request_id)
+    headers["request-id"] = req.request_id
+    headers["x-orgate-provider"] = opened.target.provider
+    if not stream:
+        data = await resp.read()
+        ex.first_byte()
+        try:
+            u = usage_of(orjson.loads(data).get("usage"))
+        except (orjson.JSONDecodeError, AttributeError):
+            u = None
+        if u is not None:
+            ex.usage = u
+        await respond(req.send, resp.status, data, headers)
+        return
+    assert opened.chunks is not None
+    await _relay_stream(req, ex, opened.chunks, resp, headers, client_usage)
+
+
+class StreamTee:
+    """Splits the upstream SSE into events to read usage and drop the usage-only chunk nobody asked for."""
+
+    def __init__(self, keep_usage_chunk: bool) -> None:
+        self.keep = keep_usage_chunk
+        self.buf = b""
+        self.usage: Usage | None = None
+        self.done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.buf += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+        out: list[bytes] = []
+        while (end := self.buf.find(b"\n\n")) >= 0:
+            event, self.buf = self.buf[: end + 2], self.buf[end + 2 :]
+            if self._observe(event):
+                out.append(event)
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        rest, self.buf = self.buf, b""
+        return rest if rest.strip() and self._observe(rest) else b""
+
+    def _observe(self, event: bytes) -> bool:
+        """Reads one event; False when it must not reach the client."""
+        data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        if data == b"[DONE]":
+            self.done = True
+            return True
+        if b'"usage"' not in data:
+            return True
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True
+        u = usage_of(obj.get("usage")) if isinstance(obj, dict) else None
+        if u is None:
+            return True
+        self.usage = u
+        return self.keep or bool(obj.get("choices"))
+
+
+async def _relay_stream(req: Request, ex: Exchange, chunks: Any, resp: UpstreamResponse,
+                        headers: dict[str, str], client_usage: bool) -> None:
+    tee = StreamTee(client_usage)
+    send = req.send
+    ex.first_byte()
+    await start_stream(send, headers)
+    try:
+        async for chunk in chunks:
+            out = tee.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = tee.finish()
+        if not tee.done:
+            ex.error_type = "api_error"
+            tail += _error_event("api_error", "The upstream stream ended before [DONE].")
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+    except UpstreamUnavailable as e:
+        ex.error_type = e.kind
+        # A partial event is dropped: the client gets whole events, then the error.
+        await send({"type": "http.response.body", "body": _error_event(e.kind, e.message), "more_body": False})
+    finally:
+        await resp.aclose()
+        if tee.usage is not None:
+            ex.usage = tee.usage
+
+
+def _error_event(kind: str, message: str) -> bytes:
+    return b"data: " + error_body(kind, message) + b"\n\n"
