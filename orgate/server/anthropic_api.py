@@ -16,7 +16,7 @@ from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamU
 from orgate.pipeline import Exchange
 from orgate.routing.catalog import Target
 from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
-from orgate.server.render import anthropic_error, error_headers, from_upstream
+from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
 from orgate.upstreams.base import UpstreamCall, relayed
 
 if TYPE_CHECKING:
@@ -134,12 +134,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
     )
     opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
     resp = opened.response
-    if resp.status >= 400:
-        raise from_upstream(resp.status, await resp.read(), resp.headers)
-    headers = relayed(resp.headers)
-    headers.setdefault("request-id", req.request_id)
-    headers["x-request-id"] = req.request_id
-    headers["x-orgate-provider"] = opened.target.provider
+    headers = await answer_headers(req.request_id, opened)
     if not ex.stream:
         data = await resp.read()
         ex.first_byte()

@@ -25,8 +25,8 @@ from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
-from orgate.server.render import error_headers, from_upstream, openai_error
-from orgate.upstreams.base import UpstreamCall, relayed
+from orgate.server.render import answer_headers, error_headers, openai_error
+from orgate.upstreams.base import UpstreamCall
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -165,12 +165,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
                         anthropic_beta=",".join(betas) or None)
     opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
     resp = opened.response
-    if resp.status >= 400:
-        raise from_upstream(resp.status, await resp.read(), resp.headers)
-    headers = relayed(resp.headers)
-    headers.setdefault("request-id", req.request_id)
-    headers["x-request-id"] = req.request_id
-    headers["x-orgate-provider"] = opened.target.provider
+    headers = await answer_headers(req.request_id, opened)
     if not ex.stream:
         message = orjson.loads(await resp.read())
         ex.first_byte()

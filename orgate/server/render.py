@@ -22,6 +22,7 @@ import orjson
 
 from orgate.dialects.openai_chat.errors import error_body
 from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
+from orgate.upstreams.base import relayed
 
 
 def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
@@ -79,3 +80,15 @@ def _retry_after(headers: dict[str, str]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+async def answer_headers(request_id: str, opened: Any) -> dict[str, str]:
+    """Headers for relaying a Claude upstream's answer; raises the mapped error when it is not a success."""
+    resp = opened.response
+    if resp.status >= 400:
+        raise from_upstream(resp.status, await resp.read(), resp.headers)
+    headers = relayed(resp.headers)
+    headers.setdefault("request-id", request_id)  # the provider's id when it gave one: support can trace it
+    headers["x-request-id"] = request_id
+    headers["x-orgate-provider"] = opened.target.provider
+    return headers
