@@ -8,7 +8,6 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import orjson
@@ -16,8 +15,9 @@ import pytest
 
 from tests.fakes.anthropic_fake import UPSTREAM_KEY, FakeAnthropic, Reply
 from tests.gateway import Gateway
+from tests.paths import SEEDS
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_0f9dcb58be500676.txt"
+SEED = SEEDS / "000_0f9dcb58be500676.txt"
 MSG = [{"role": "user", "content": "hi"}]
 
 

@@ -25,11 +25,12 @@ CLIENT_BIN = Path(os.environ.get("ORGATE_CLIENTS_BIN", "/work/clients/node_modul
 
 
 def find_bin(name: str) -> str | None:
-    """The client's executable: the shared npm install, else PATH; None when it is not installed."""
+    """The client's executable: PATH first (scripts/test.sh puts ./.clients there), else a shared npm install."""
+    found = shutil.which(name)
+    if found:
+        return found
     local = CLIENT_BIN / name
-    if local.exists():
-        return str(local)
-    return shutil.which(name)
+    return str(local) if local.exists() else None
 
 
 @contextmanager

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from orgate.dialects.openai_chat.request import ChatOptions, to_anthropic
+from tests.paths import CLIENT_CAPTURES
 
 SONNET = ChatOptions(upstream_model="claude-sonnet-4-5-20250929")
 OPUS = ChatOptions(upstream_model="claude-opus-4-5-20251101")
-OPENCODE = Path("/work/shared/spec/clients/opencode_chat_write.json")
+OPENCODE = CLIENT_CAPTURES / "opencode_chat_write.json"
 
 
 def conv(body: dict, opts: ChatOptions = SONNET) -> dict:
