@@ -8,13 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import orgate, anthropic, openai, playwright, botocore'  # the install really happened
 
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x .clients/node_modules/.bin/claude ] || [ ! -x .clients/node_modules/.bin/codex ] || [ ! -x .clients/node_modules/.bin/opencode ]; then
     mkdir -p .clients
-    (cd .clients && [ -f package.json ] || npm init -y >/dev/null)
+    [ -f .clients/package.json ] || echo '{"name": "orgate-test-clients", "private": true}' > .clients/package.json
     (cd .clients && npm install --no-audit --no-fund --silent \
       @anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 opencode-ai@1.18.33 >/dev/null)
   fi
