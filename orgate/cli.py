@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"orgate listening on http://{host}:{port} (database: {s.db_url.split('@')[-1]})", file=sys.stderr)
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-        log_level=s.server.log_level, access_log=False, timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds),
+        log_level=s.server.log_level, access_log=False, proxy_headers=False, timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds),
         timeout_keep_alive=75,
     )
     return 0
@@ -92,7 +92,7 @@ async def _keys(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
     if args.action == "create":
         key, row = await repo.create(prefix=s.keys.prefix, name=args.name, **_key_fields(args))
         if args.json:
-            print(orjson.dumps({"key": key, **row}).decode())
+            print(orjson.dumps({"key": key, **{str(k): v for k, v in row.items()}}).decode())
         else:
             print(f"created key {row['id']} '{row['name']}' ({row['prefix']}...)")
             print(f"budget: {format_usd(row['budget_micros']) if row['budget_micros'] is not None else 'none'}")
@@ -102,7 +102,7 @@ async def _keys(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
     if args.action == "list":
         rows, total = await repo.list(limit=1000)
         if args.json:
-            print(orjson.dumps(rows).decode())
+            print(orjson.dumps([{str(k): v for k, v in r.items()} for r in rows]).decode())
             return 0
         print(f"{'id':>4}  {'prefix':14} {'status':9} {'budget':>14} {'spent':>14}  name")
         for r in rows:

@@ -114,6 +114,8 @@ class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # A reservation whose instance stops renewing it (crash) is released this long after its last renewal.
     reservation_ttl_seconds: float = 300.0
     sweep_interval_seconds: float = 15.0
+    # An instance gives an idle budget lease back after this long (see governance/leases.py).
+    lease_hold_seconds: float = 2.0
 
 
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -18,12 +18,13 @@ from orgate.config import Settings
 from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import KeyRecord, now_ms, unknown_model
+from orgate.governance.leases import BudgetLeases, Ticket
 from orgate.governance.limits import Limiter
 from orgate.governance.pricing import PriceBook
 from orgate.governance.usage import Usage
 from orgate.routing.catalog import Catalog, ModelRoute, Target
 from orgate.routing.router import Opened, Router
-from orgate.store.budget_repo import BudgetRepo, Settlement
+from orgate.store.budget_repo import BudgetRepo
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams.base import ClaudeUpstream, UpstreamCall
 
@@ -47,7 +48,7 @@ class Exchange:
     error_type: str | None = None
     attempts: int = 0
     attempt_log: list[dict[str, Any]] | None = None
-    reservation_id: str | None = None
+    ticket: Ticket | None = None  # this request's share of its key's budget lease
     disconnected: bool = False
     settled: bool = False
     concurrency_held: bool = False
@@ -60,7 +61,7 @@ class Exchange:
 class Pipeline:
     def __init__(self, settings: Settings, catalog: Catalog, router: Router,
                  upstreams: dict[str, ClaudeUpstream], budgets: BudgetRepo, writer: LedgerWriter,
-                 limiter: Limiter | None = None) -> None:
+                 limiter: Limiter | None = None, leases: BudgetLeases | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.router = router
@@ -69,6 +70,7 @@ class Pipeline:
         self.writer = writer
         self.limiter = limiter or Limiter()
         self.prices = PriceBook(settings.models)
+        self.leases = leases or BudgetLeases(budgets, budgets.instance_id, settings.budgets.lease_hold_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
 
     # -- admission -----------------------------------------------------------------------------------
@@ -93,31 +95,21 @@ class Pipeline:
         ex.concurrency_held = bool(key.max_concurrency)
 
     async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int) -> int:
-        """Hold the worst-case cost; returns the max_tokens to send (lowered near the limit)."""
+        """Hold the worst-case cost against the key's budget; returns the max_tokens to send (lowered near
+        the limit so the worst case fits). Raises BudgetExhausted when nothing useful fits."""
         key, route = ex.key, ex.route
         assert key is not None and route is not None
         if key.budget_micros is None:
             return max_tokens
         b = budget.bound(raw, max_tokens, self.prices[route.public_id])
-        start = budget.period_start(key.budget_period)
-        rid = await self.budgets.reserve(key.id, b.total, start)
-        if rid is not None:
-            ex.reservation_id = rid
-            return max_tokens
-        for _ in range(3):  # near the limit: lower max_tokens to what fits, racing other requests fairly
-            limit, spent, reserved = await self.budgets.remaining(key.id, start)
-            fit = b.fit_max_tokens((limit or 0) - spent - reserved)
-            if fit is None:
-                break
-            smaller = budget.CostBound(b.input_micros, b.output_rate, fit)
-            rid = await self.budgets.reserve(key.id, smaller.total, start)
-            if rid is not None:
-                ex.reservation_id = rid
-                return fit
-        raise BudgetExhausted(
-            "Budget exhausted for this API key: its remaining budget cannot cover this request. "
-            "Contact your administrator to increase the budget."
-        )
+        admitted = await self.leases.admit(key.id, key.budget_micros, b, budget.period_start(key.budget_period))
+        if admitted is None:
+            raise BudgetExhausted(
+                "Budget exhausted for this API key: its remaining budget cannot cover this request. "
+                "Contact your administrator to increase the budget."
+            )
+        ex.ticket, max_tokens = admitted
+        return max_tokens
 
     # -- upstream ------------------------------------------------------------------------------------
     async def open(self, ex: Exchange, call: UpstreamCall, affinity: str | None,
@@ -167,8 +159,7 @@ class Pipeline:
             "attempts": ex.attempts, "attempt_log": orjson.dumps(ex.attempt_log).decode() if ex.attempt_log else None,
             "disconnected": ex.disconnected,
         }
-        settle = Settlement(ex.key.id, ex.reservation_id, cost) if (cost or ex.reservation_id) else None
-        self.writer.record(row, settle)
+        self.writer.record(row, self.leases.settle(ex.ticket, ex.key.id, cost))
 
 
     def _background(self, coro: Any) -> None:

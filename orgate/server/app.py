@@ -7,6 +7,7 @@ ends in /v1), `/messages` and `/v1/messages` all reach the same handler.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 from orgate.config import Settings
 from orgate.errors import GatewayError, NotFound
+from orgate.governance.leases import BudgetLeases
 from orgate.governance.limits import Limiter
 from orgate.keyauth import KeyAuth
 from orgate.logs import AccessLog
@@ -48,8 +50,13 @@ def normalize(path: str) -> str:
     return p
 
 
+_ID_PREFIX = "req_" + secrets.token_hex(6)  # per process: ids stay unique across instances
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    """Unique without a random draw per request: a per-process random prefix and a counter."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -78,11 +85,12 @@ class App:
         self.keys = KeysRepo(self.engine)
         self.auth = KeyAuth(self.keys, settings.keys.cache_ttl_seconds)
         self.budgets = BudgetRepo(self.engine, self.instance_id, int(settings.budgets.reservation_ttl_seconds * 1000))
-        self.writer = LedgerWriter(self.budgets, settings)
+        self.leases = BudgetLeases(self.budgets, self.instance_id, settings.budgets.lease_hold_seconds)
+        self.writer = LedgerWriter(self.budgets, settings, self.leases)
         self.upstreams = build_upstreams(settings)
         self.counters = RedisCounters(settings.redis_url) if settings.redis_url else None
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
-                                 Limiter(self.counters))
+                                 Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
         self.envelope: Any = None  # set by the Responses surface when it registers
         self.routes: dict[tuple[str, str], Handler] = {}

@@ -85,7 +85,7 @@ async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str
     fallbacks = request_fallbacks(app, body)
     name, asked = _max_tokens(body, route)
     allowed = await app.pipeline.reserve(ex, raw, asked)
-    if allowed != asked or name not in body and ex.reservation_id is not None:
+    if allowed != asked or name not in body and ex.ticket is not None:
         body = {**body, name: allowed}  # lowered to what the budget covers
     ex.stream = stream = bool(body.get("stream"))
     opts = body.get("stream_options")

@@ -1,22 +1,22 @@
-"""Atomic budget reservations and batched settlement in SQL (SQLite and PostgreSQL alike).
+"""Atomic budget leases and batched settlement in SQL (SQLite and PostgreSQL alike).
 
-Admission is one conditional UPDATE: it succeeds only if spent + reserved + amount <= budget, and it rolls
-a calendar period over in the same statement, so two instances sharing a database can never both take the
-last dollar. Settlement and ledger rows are written by the ledger writer in batches (off the request path);
-a reservation row lives until settled or until it expires, and expired rows are swept by any instance.
+Growing a lease (governance/leases.py) is one conditional UPDATE: it succeeds only if
+spent + reserved + amount <= budget, and it rolls a calendar period over in the same statement, so two
+instances sharing a database can never both take the last dollar. Settlement and ledger rows are written by
+the ledger writer in batches (off the request path); a lease row lives until given back or until it expires
+(its instance stopped renewing it), and expired rows are swept by any instance.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
+from orgate.governance.leases import Release
 from orgate.store.schema import keys, ledger, reservations, usage_daily
 
 DAY_MS = 86_400_000
@@ -51,21 +51,14 @@ async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
     await conn.execute(stmt, [acc[k] for k in sorted(acc, key=str)])
 
 
-@dataclass(slots=True)
-class Settlement:
-    key_id: int
-    reservation_id: str | None
-    cost_micros: int
-
-
 class BudgetRepo:
     def __init__(self, engine: AsyncEngine, instance_id: str, reservation_ttl_ms: int) -> None:
         self.engine = engine
         self.instance_id = instance_id
         self.ttl_ms = reservation_ttl_ms
 
-    async def reserve(self, key_id: int, amount: int, period_start_ms: int) -> str | None:
-        """Hold `amount` micro-USD of the key's budget; None when it does not fit."""
+    async def grow_lease(self, key_id: int, lease_id: str, amount: int, period_start_ms: int) -> bool:
+        """Add `amount` micro-USD to this instance's lease on the key's budget; False when it does not fit."""
         rolled = keys.c.period_start_ms < period_start_ms
         spent_now = sa.case((rolled, 0), else_=keys.c.spent_micros)
         stmt = (
@@ -81,17 +74,20 @@ class BudgetRepo:
                 reserved_micros=keys.c.reserved_micros + amount,
             )
         )
-        rid = uuid.uuid4().hex
+        expires = now_ms() + self.ttl_ms
         async with self.engine.begin() as conn:
             if (await conn.execute(stmt)).rowcount != 1:
-                return None
-            await conn.execute(
-                reservations.insert().values(
-                    id=rid, key_id=key_id, instance_id=self.instance_id, amount_micros=amount,
-                    expires_ms=now_ms() + self.ttl_ms,
-                )
+                return False
+            grown = await conn.execute(
+                reservations.update().where(reservations.c.id == lease_id)
+                .values(amount_micros=reservations.c.amount_micros + amount, expires_ms=expires)
             )
-        return rid
+            if grown.rowcount == 0:
+                await conn.execute(reservations.insert().values(
+                    id=lease_id, key_id=key_id, instance_id=self.instance_id, amount_micros=amount,
+                    expires_ms=expires,
+                ))
+        return True
 
     async def remaining(self, key_id: int, period_start_ms: int) -> tuple[int | None, int, int]:
         """(budget, spent in the current period, reserved) as stored now."""
@@ -102,31 +98,40 @@ class BudgetRepo:
         spent = 0 if row.period_start_ms < period_start_ms else row.spent_micros
         return row.budget_micros, spent, row.reserved_micros
 
-    async def flush(self, rows: list[dict[str, Any]], settlements: list[Settlement]) -> None:
-        """One transaction: ledger rows in, daily rollups added to, reservations swapped for actual costs."""
+    async def flush(self, rows: list[dict[str, Any]], releases: list[Release],
+                    returned: list[tuple[int, str]] = ()) -> None:  # type: ignore[assignment]
+        """One transaction: ledger rows and daily rollups in; settled costs moved from leases to spend;
+        idle leases given back. A lease row already swept (expired) was released by the sweeper, so only
+        the spend is added for it."""
         async with self.engine.begin() as conn:
             if rows:
                 await conn.execute(ledger.insert(), rows)
                 await _add_to_rollup(conn, rows)
-            released: dict[int, int] = defaultdict(int)
+            freed: dict[int, int] = defaultdict(int)
             spent: dict[int, int] = defaultdict(int)
-            for s in settlements:
-                spent[s.key_id] += s.cost_micros
-                if s.reservation_id is None:
+            for r in releases:
+                spent[r.key_id] += r.cost
+                if r.lease_id is None or not r.released:
                     continue
-                # A reservation already swept (expired) was already released: only the cost is added.
-                amt = (await conn.execute(
-                    reservations.delete().where(reservations.c.id == s.reservation_id)
+                left = (await conn.execute(
+                    reservations.update().where(reservations.c.id == r.lease_id)
+                    .values(amount_micros=reservations.c.amount_micros - r.released)
                     .returning(reservations.c.amount_micros)
                 )).scalar()
-                if amt is not None:
-                    released[s.key_id] += amt
-            for key_id in sorted(spent.keys() | released.keys()):  # fixed order: no deadlocks on PG
+                if left is not None:
+                    freed[r.key_id] += r.released
+            for key_id, lease_id in returned:
+                amt = (await conn.execute(
+                    reservations.delete().where(reservations.c.id == lease_id).returning(reservations.c.amount_micros)
+                )).scalar()
+                if amt:
+                    freed[key_id] += amt
+            for key_id in sorted(spent.keys() | freed.keys()):  # fixed order: no deadlocks on PG
                 await conn.execute(
                     keys.update().where(keys.c.id == key_id).values(
                         spent_micros=keys.c.spent_micros + spent[key_id],
                         total_spent_micros=keys.c.total_spent_micros + spent[key_id],
-                        reserved_micros=keys.c.reserved_micros - released[key_id],
+                        reserved_micros=keys.c.reserved_micros - freed[key_id],
                     )
                 )
 

@@ -12,13 +12,15 @@ import logging
 from typing import Any
 
 from orgate.config import Settings
-from orgate.store.budget_repo import BudgetRepo, Settlement
+from orgate.governance.leases import BudgetLeases, Release
+from orgate.store.budget_repo import BudgetRepo
 
 log = logging.getLogger("orgate.ledger")
 
 class LedgerWriter:
-    def __init__(self, repo: BudgetRepo, settings: Settings) -> None:
+    def __init__(self, repo: BudgetRepo, settings: Settings, leases: BudgetLeases | None = None) -> None:
         self.repo = repo
+        self.leases = leases
         self.enabled = settings.ledger.enabled
         self.batch_size = settings.ledger.batch_size
         self.interval = settings.ledger.flush_interval_seconds
@@ -26,17 +28,18 @@ class LedgerWriter:
         # Renew well within the TTL so a live instance's long streams never lose their reservation.
         self.renew_every_s = min(60.0, settings.budgets.reservation_ttl_seconds / 3)
         self._rows: list[dict[str, Any]] = []
-        self._settlements: list[Settlement] = []
+        self._releases: list[Release] = []
+        self._returned: list[tuple[int, str]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.flushed_rows = 0
 
-    def record(self, row: dict[str, Any], settlement: Settlement | None) -> None:
+    def record(self, row: dict[str, Any], release: Release | None) -> None:
         if self.enabled:
             self._rows.append(row)
-        if settlement is not None:
-            self._settlements.append(settlement)
+        if release is not None:
+            self._releases.append(release)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
 
@@ -69,17 +72,21 @@ class LedgerWriter:
 
     async def flush(self) -> None:
         async with self._flush_lock:
-            if not self._rows and not self._settlements:
+            if self.leases is not None:
+                self._returned.extend(self.leases.idle())
+            if not self._rows and not self._releases and not self._returned:
                 return
             rows, self._rows = self._rows, []
-            settlements, self._settlements = self._settlements, []
+            releases, self._releases = self._releases, []
+            returned, self._returned = self._returned, []
             try:
-                await self.repo.flush(rows, settlements)
+                await self.repo.flush(rows, releases, returned)
                 self.flushed_rows += len(rows)
             except Exception:
                 log.exception("ledger flush failed; %d rows kept for retry", len(rows))
                 self._rows[:0] = rows
-                self._settlements[:0] = settlements
+                self._releases[:0] = releases
+                self._returned[:0] = returned
 
     async def close(self) -> None:
         if self._task is not None:

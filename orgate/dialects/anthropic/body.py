@@ -7,28 +7,29 @@ bytes when that is unambiguous, and falls back to a full serialization otherwise
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 
 def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
-    """Replace the top-level `"model": "<old>"` with `<new>`; None when the position is ambiguous."""
+    """Replace the top-level `"model": "<old>"` with `<new>`; None when the position is ambiguous.
+
+    Claude Code bodies contain other "model" keys (a tool schema property), so the key alone is not
+    unique; the key followed by the exact model value almost always is. When it is not, the caller
+    serializes instead, which is always correct.
+    """
     if old == new:
         return raw
-    if raw.count(b'"model"') != 1:
-        return None  # a nested "model" key exists (e.g. inside a tool schema): can't tell which is top-level
-    key = raw.find(b'"model"')
-    colon = raw.find(b":", key + 7)
-    if colon < 0 or raw[key + 7 : colon].strip():
-        return None
     old_json = orjson.dumps(old)
-    start = colon + 1
-    while start < len(raw) and raw[start] in b" \t\r\n":
-        start += 1
-    if raw[start : start + len(old_json)] != old_json:
+    # The top-level pair exists (the parsed body says so); if the pattern matches exactly once, that is it.
+    # An escaped quote inside a string always carries a backslash, so prose cannot match.
+    matches = re.finditer(rb'"model"\s*:\s*' + re.escape(old_json), raw)
+    first = next(matches, None)
+    if first is None or next(matches, None) is not None:
         return None
-    return raw[:start] + orjson.dumps(new) + raw[start + len(old_json) :]
+    return raw[: first.end() - len(old_json)] + orjson.dumps(new) + raw[first.end() :]
 
 
 def with_model(call_body: dict[str, Any], raw: bytes | None, client_model: str | None, model: str) -> bytes:

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orgate.dialects.anthropic.body import splice_model, with_model
+
+CLAUDE_CODE_LIKE = orjson.dumps({
+    "model": "claude-opus-4-8",
+    "tools": [{"name": "Agent", "input_schema": {"properties": {"model": {"type": "string", "enum": ["sonnet"]}}}}],
+    "messages": [{"role": "user", "content": 'say "model":"claude-opus-4-8" please'}],
+    "max_tokens": 32000,
+})
+
+
+def test_claude_code_body_is_spliced_not_reserialized():
+    out = splice_model(CLAUDE_CODE_LIKE, "claude-opus-4-8", "claude-opus-4-8-up")
+    assert out is not None and len(out) == len(CLAUDE_CODE_LIKE) + 3
+    body = orjson.loads(out)
+    assert body["model"] == "claude-opus-4-8-up"
+    assert body["messages"][0]["content"] == 'say "model":"claude-opus-4-8" please'  # prose untouched
+
+
+def test_ambiguous_bodies_fall_back_to_serialization():
+    raw = orjson.dumps({"model": "m", "metadata": {"model": "m"}})
+    assert splice_model(raw, "m", "u") is None
+    assert orjson.loads(with_model({"model": "m", "metadata": {"model": "m"}}, raw, "m", "u")) == {
+        "model": "u", "metadata": {"model": "m"}}
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["model", "a", "b"]), c, max_size=3),
+                           max_leaves=10)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "tools", "metadata"]), json_values, max_size=4), st.text(max_size=10))
+def test_splice_is_exactly_a_model_change(extra, model):
+    body = {**extra, "model": model}
+    raw = orjson.dumps(body)
+    out = with_model(body, raw, model, "upstream-id")
+    assert orjson.loads(out) == {**body, "model": "upstream-id"}
