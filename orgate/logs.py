@@ -45,6 +45,9 @@ class AccessLog:
         }
         if error is not None:
             line["error"] = error.message[:300]
+        if self.log_prompts and getattr(ex, "prompt", None):
+            # Only when the operator set server.log_prompts: the request body, cut to 64 KB.
+            line["prompt"] = ex.prompt[:65536].decode("utf-8", "replace")
         self.logger.info(orjson.dumps({k: v for k, v in line.items() if v is not None}).decode())
 
     def close(self) -> None:

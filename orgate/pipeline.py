@@ -49,6 +49,7 @@ class Exchange:
     attempts: int = 0
     attempt_log: list[dict[str, Any]] | None = None
     ticket: Ticket | None = None  # this request's share of its key's budget lease
+    prompt: bytes | None = None  # the request body, kept only when the operator turned prompt logging on
     disconnected: bool = False
     settled: bool = False
     concurrency_held: bool = False

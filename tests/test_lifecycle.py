@@ -120,3 +120,17 @@ def fake_local():
     f.start()
     yield f
     f.stop()
+
+
+def test_prompt_logging_only_when_the_operator_turns_it_on(fake):
+    gw = Gateway(fake.url, env={"ORGATE_SERVER__LOG_PROMPTS": "true"}).start()
+    try:
+        k = gw.create_key("logged")
+        httpx.post(gw.url + "/v1/messages", headers={"x-api-key": k, "anthropic-version": "2023-06-01"},
+                   json={"model": "claude-sonnet-4.5", "max_tokens": 5,
+                         "messages": [{"role": "user", "content": "PROMPT-VISIBLE"}]})
+        time.sleep(0.3)
+    finally:
+        gw.stop()
+    logs = gw.logs()
+    assert "PROMPT-VISIBLE" in logs and k not in logs

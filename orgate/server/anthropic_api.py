@@ -96,6 +96,8 @@ async def messages(app: App, req: Request) -> None:
 
 async def _messages(app: App, req: Request, ex: Exchange) -> None:
     raw = await req.read_body(app.settings.server.max_body_bytes)
+    if app.settings.server.log_prompts:
+        ex.prompt = raw
     task = asyncio.current_task()
     # From here on a client disconnect cancels this task, which closes the upstream request with it.
     watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)

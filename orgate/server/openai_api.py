@@ -120,6 +120,8 @@ async def handle(app: App, req: Request, dialect: Dialect) -> None:
     error: GatewayError | None = None
     try:
         raw = await req.read_body(app.settings.server.max_body_bytes)
+        if app.settings.server.log_prompts:
+            ex.prompt = raw
         task = asyncio.current_task()
         watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
         try:
