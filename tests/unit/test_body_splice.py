@@ -29,7 +29,7 @@ def test_ambiguous_bodies_fall_back_to_serialization():
         "model": "u", "metadata": {"model": "m"}}
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
                            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["model", "a", "b"]), c, max_size=3),
                            max_leaves=10)
 

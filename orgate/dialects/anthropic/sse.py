@@ -65,6 +65,10 @@ def encode_event(event: str, data: dict[str, Any] | bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
 
 
+# Frames that carry nothing accounting needs (usage lives in message_start and message_delta).
+_UNACCOUNTED = (b"event: content_block", b"event: ping")
+
+
 class UsageTee:
     """Reads only what accounting needs from an Anthropic event stream passing through unchanged.
 
@@ -72,10 +76,11 @@ class UsageTee:
     their event name, so relaying costs one `find` per frame.
     """
 
-    __slots__ = ("_decoder", "usage", "message_id", "stop_reason", "stopped", "error", "model", "frames")
+    __slots__ = ("_decoder", "_buf", "usage", "message_id", "stop_reason", "stopped", "error", "model", "frames")
 
     def __init__(self) -> None:
         self._decoder = SSEDecoder()
+        self._buf = b""
         self.usage = Usage()
         self.message_id: str | None = None
         self.model: str | None = None
@@ -85,11 +90,28 @@ class UsageTee:
         self.frames = 0
 
     def feed(self, chunk: bytes) -> None:
-        for event, data in self._decoder.feed(chunk):
-            self.observe(event, data)
+        """Relay path: frame boundaries are found, but content and ping frames (nearly all of a stream) are
+        only counted, never split into lines or parsed."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            if buf.startswith(_UNACCOUNTED, start):
+                self.frames += 1
+            else:
+                frame = _parse_frame(buf[start:end])
+                if frame is not None:
+                    self.observe(*frame)
+            start = end + 2
+        self._buf = buf[start:]
 
     def finish(self) -> None:
-        for event, data in self._decoder.finish():
+        rest, self._buf = self._buf, b""
+        for event, data in self._decoder.feed(rest) + self._decoder.finish():
             self.observe(event, data)
 
     def observe(self, event: str, data: bytes) -> None:
