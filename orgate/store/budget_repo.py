@@ -25,6 +25,13 @@ ROLLUP_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_writ
 ROLLUP_KEY = ("day_ms", "key_id", "public_model", "provider", "api")
 
 
+async def _lock_keys(conn: Any, key_ids: set[int]) -> None:
+    """Row locks on these keys, in id order (PostgreSQL; SQLite's write lock already covers the database)."""
+    if key_ids and conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(keys.c.id).where(keys.c.id.in_(sorted(key_ids)))
+                           .order_by(keys.c.id).with_for_update())
+
+
 async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
     """Fold a batch into usage_daily with one upsert per (day, key, model, provider, api)."""
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -104,6 +111,9 @@ class BudgetRepo:
         idle leases given back. A lease row already swept (expired) was released by the sweeper, so only
         the spend is added for it."""
         async with self.engine.begin() as conn:
+            # Lock order everywhere is keys, then reservations (as grow_lease takes them): without it a
+            # flush and a lease growth of the same key deadlock on PostgreSQL.
+            await _lock_keys(conn, {r.key_id for r in releases} | {k for k, _ in returned})
             if rows:
                 await conn.execute(ledger.insert(), rows)
                 await _add_to_rollup(conn, rows)
@@ -137,9 +147,16 @@ class BudgetRepo:
 
     async def sweep_expired(self) -> int:
         """Release reservations whose instance stopped renewing them (crashed); returns how many."""
+        cutoff = now_ms()
         async with self.engine.begin() as conn:
+            expired = (await conn.execute(
+                sa.select(reservations.c.key_id).where(reservations.c.expires_ms < cutoff).distinct()
+            )).scalars().all()
+            if not expired:
+                return 0
+            await _lock_keys(conn, set(expired))
             gone = (await conn.execute(
-                reservations.delete().where(reservations.c.expires_ms < now_ms())
+                reservations.delete().where(reservations.c.expires_ms < cutoff)
                 .returning(reservations.c.key_id, reservations.c.amount_micros)
             )).all()
             per_key: dict[int, int] = defaultdict(int)
