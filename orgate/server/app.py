@@ -28,9 +28,8 @@ from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond
 from orgate.server.render import anthropic_error, error_headers, openai_error
 from orgate.store.budget_repo import BudgetRepo
-from orgate.store.db import make_engine, upgrade_async
+from orgate.store.db import make_engine, migrate_in_child
 from orgate.store.keys_repo import KeysRepo
-from orgate.store.redis_counters import RedisCounters
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams import http
 from orgate.upstreams.registry import build_upstreams
@@ -88,7 +87,11 @@ class App:
         self.leases = BudgetLeases(self.budgets, self.instance_id, settings.budgets.lease_hold_seconds)
         self.writer = LedgerWriter(self.budgets, settings, self.leases)
         self.upstreams = build_upstreams(settings)
-        self.counters = RedisCounters(settings.redis_url) if settings.redis_url else None
+        self.counters: Any = None
+        if settings.redis_url:  # imported only when used: one instance needs no Redis client in memory
+            from orgate.store.redis_counters import RedisCounters
+
+            self.counters = RedisCounters(settings.redis_url)
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
                                  Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
@@ -112,7 +115,7 @@ class App:
         self.access.write(ex, error)
 
     async def startup(self) -> None:
-        await upgrade_async(self.settings.db_url)
+        await migrate_in_child(self.settings.db_url)
         self.writer.start()
         self.auth.start()
 

@@ -74,6 +74,17 @@ async def upgrade_async(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
 
 
+async def migrate_in_child(url: str) -> None:
+    """Migrations to head in a child process (see store/migrate.py); raises with its output on failure."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "orgate.store.migrate", url,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"database migration failed: {out.decode(errors='replace')[-2000:]}")
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
