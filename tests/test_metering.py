@@ -104,6 +104,7 @@ def test_burst_across_two_instances_never_overspends(pg_url):
         rows = gws[0].ledger(len(ok), status=200, key_id=key_id)
         spent = sum(r["cost_micros"] for r in rows)
         assert spent <= budget_micros
+        print(f"burst: {len(ok)} served, {len(refused)} refused, spent {spent} of {budget_micros} micro-USD")
         deadline = time.time() + 10  # idle budget leases go back after lease_hold_seconds
         while time.time() < deadline:
             keyrow = gws[0].query("SELECT spent_micros, reserved_micros FROM keys WHERE name = 'burst'")[0]
