@@ -49,6 +49,9 @@ class GatewayError(Exception):
     status: int = 500
     kind: str = "api_error"
     retryable: bool = False
+    # Set by the router when every deployment failed, so the ledger row still says what was tried.
+    attempts: int = 0
+    attempt_log: list[dict[str, object]] | None = None
 
     def __init__(
         self,

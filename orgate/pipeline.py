@@ -125,7 +125,11 @@ class Pipeline:
             call.target = target
             return await (up.count_tokens(call) if count_tokens else up.messages(call))
 
-        opened = await self.router.open(targets, attempt, stream=call.stream)
+        try:
+            opened = await self.router.open(targets, attempt, stream=call.stream)
+        except GatewayError as e:
+            ex.attempts, ex.attempt_log = e.attempts, e.attempt_log
+            raise
         ex.target, ex.attempts = opened.target, opened.attempts
         ex.attempt_log = opened.log.entries or None
         return opened

@@ -163,5 +163,8 @@ def test_refused_connection_502():
             c.messages.create(model="claude-sonnet-4.5", max_tokens=5, messages=MSG)
         assert e.value.status_code == 502 and e.value.body["error"]["type"] == "api_error"
         assert e.value.response.headers["x-should-retry"] == "true"
+        row = gw.ledger(1, request_id=e.value.response.headers["x-request-id"])[-1]
+        assert row["status"] == 502 and row["attempts"] == 2  # what was tried is recorded even when all failed
+        assert "connection failed" in row["attempt_log"]
     finally:
         gw.stop()

@@ -219,6 +219,7 @@ class Router:
         if last_exc is None:
             last_exc = GatewayError("no deployment is available for this model", status=503,
                                     kind="overloaded_error", retryable=True)
+        last_exc.attempts, last_exc.attempt_log = tries, log.entries or None
         raise last_exc
 
     async def _try(self, target: Target, attempt: Attempt, stream: bool, probe: Probe
