@@ -238,6 +238,8 @@ def validate(s: Settings) -> list[str]:
     for name, p in s.providers.items():
         if p.type not in known_types:
             problems.append(f"providers.{name}.type: '{p.type}' is not one of {sorted(known_types)}")
+        if p.type == "openai_compatible" and not p.base_url:
+            problems.append(f"providers.{name}.base_url: required for an openai_compatible provider")
     for mid, m in s.models.items():
         if m.price is None:
             problems.append(f"models.{mid}.price: missing (a model without a price would be billed as free)")

@@ -54,7 +54,7 @@ class Gateway:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / "gateway.log"
 
-    def start(self, timeout: float = 30) -> Gateway:
+    def start(self, timeout: float = 30, retry_port: bool = True) -> Gateway:
         upgrade(self.database_url)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "orgate", "serve"], env=self.env,
@@ -62,7 +62,15 @@ class Gateway:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"orgate exited: {self.log_path.read_text()[-3000:]}")
+                log = self.log_path.read_text()
+                if "address already in use" in log.lower() and retry_port:
+                    # free_port() released the port before orgate bound it and something else took it
+                    self.port = free_port()
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    self.env["ORGATE_SERVER__PORT"] = str(self.port)
+                    self._log.close()
+                    return self.start(timeout, retry_port=False)
+                raise RuntimeError(f"orgate exited: {log[-3000:]}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return self

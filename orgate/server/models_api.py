@@ -29,16 +29,20 @@ def model_object(route: ModelRoute) -> dict[str, Any]:
     e = route.entry
     created = calendar.timegm(time.strptime(e.created_at, "%Y-%m-%dT%H:%M:%SZ"))
     providers = sorted({t.provider for t in route.targets})
-    return {
+    claude = any(t.family == "claude" for t in route.targets)
+    out: dict[str, Any] = {
         "type": "model", "id": route.public_id, "display_name": e.display_name or route.public_id,
-        "created_at": e.created_at, "object": "model", "created": created, "owned_by": "anthropic",
+        "created_at": e.created_at, "object": "model", "created": created,
+        "owned_by": "anthropic" if claude else (route.targets[0].provider if route.targets else "orgate"),
         "max_input_tokens": e.context_window, "max_tokens": e.max_output_tokens,
         "aliases": list(e.aliases), "providers": providers,
-        "capabilities": {
+    }
+    if claude:  # capability data is Anthropic's shape; an OpenAI-compatible model gets none rather than a guess
+        out["capabilities"] = {
             "image_input": {"supported": True}, "pdf_input": {"supported": True},
             "thinking": {"supported": True, "types": {t: {"supported": True} for t in e.thinking}},
-        },
-    }
+        }
+    return out
 
 
 def _openai_style(req: Request) -> bool:
