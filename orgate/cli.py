@@ -207,7 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--key")
     up.add_argument("--days", type=int, default=30)
     up.set_defaults(func=lambda a: _run(_usage, a))
+    _config_everywhere(ap)
     return ap
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept `--config` after any subcommand too (`orgate serve --config x.yaml`); SUPPRESS keeps a value
+    given before the subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--config" in a.option_strings for a in child._actions):
+                    child.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config file")
+                _config_everywhere(child)
 
 
 def main(argv: list[str] | None = None) -> int:
