@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from orgate.dialects.anthropic.request import decode_top
 from orgate.dialects.anthropic.sse import UsageTee, encode_event
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
@@ -114,27 +115,28 @@ async def _messages(app: App, req: Request, ex: Exchange) -> None:
 
 async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
     ex.key = await app.auth.authenticate(req.headers)
-    body = req.json()
-    validate_messages_body(body)
-    route = app.pipeline.resolve(ex, body.get("model"))
+    top = decode_top(raw)  # the top level only: message content stays bytes (see dialects/anthropic/request.py)
+    route = app.pipeline.resolve(ex, top.model)
     await app.pipeline.limit(ex)
-    fallbacks = request_fallbacks(app, body)
+    gateway_fields = {"fallbacks": top.fallbacks, "orq": top.orq} if top.has_gateway_fields else {}
+    fallbacks = request_fallbacks(app, gateway_fields)
+    body: dict[str, Any] | None = None
     raw_body: bytes | None = raw
-    if any(f in body for f in GATEWAY_FIELDS):
-        body = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
+    if top.has_gateway_fields:
+        body = {k: v for k, v in orjson.loads(raw).items() if k not in GATEWAY_FIELDS}
         raw_body = None
-    max_tokens = await app.pipeline.reserve(ex, raw, body["max_tokens"])
-    if max_tokens != body["max_tokens"]:
-        body = {**body, "max_tokens": max_tokens}
+    max_tokens = await app.pipeline.reserve(ex, raw, top.max_tokens)
+    if max_tokens != top.max_tokens:
+        body = {**(body if body is not None else orjson.loads(raw)), "max_tokens": max_tokens}
         raw_body = None  # the body changed: the adapter serializes it
-    ex.stream = bool(body.get("stream"))
+    ex.stream = top.stream is True
     call = UpstreamCall(
         target=route.targets[0] if route.targets else None,  # type: ignore[arg-type]
         body=body, stream=ex.stream, raw_body=raw_body, client_model=ex.model,
         anthropic_version=req.headers.get("anthropic-version", "2023-06-01"),
         anthropic_beta=req.headers.get("anthropic-beta"),
     )
-    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
+    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, {"metadata": top.metadata}), fallbacks)
     resp = opened.response
     headers = await answer_headers(req.request_id, opened)
     if not ex.stream:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from orgate.routing.catalog import Target
 
 # Upstream response headers a client may act on; everything else stays at the gateway.
@@ -24,7 +26,9 @@ REPAIRED_HEADER = "x-orgate-repaired"
 @dataclass(slots=True)
 class UpstreamCall:
     target: Target
-    body: dict[str, Any]  # Anthropic Messages request (the hub shape); `model` is replaced by the adapter
+    # Anthropic Messages request (the hub shape); `model` is replaced by the adapter. None on the fast path,
+    # where only `raw_body` exists until an adapter needs the dict (see json()).
+    body: dict[str, Any] | None
     stream: bool
     anthropic_version: str = "2023-06-01"
     anthropic_beta: str | None = None
@@ -33,6 +37,13 @@ class UpstreamCall:
     raw_body: bytes | None = None
     client_model: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        """The request as a dict, parsed from the client's bytes only when an adapter needs it."""
+        if self.body is None:
+            assert self.raw_body is not None
+            self.body = orjson.loads(self.raw_body)
+        return self.body
 
 
 class UpstreamResponse(Protocol):

@@ -260,7 +260,7 @@ class BedrockUpstream:
         return h
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
-        data = orjson.dumps(bedrock_body(call.body, call.anthropic_beta))
+        data = orjson.dumps(bedrock_body(call.json(), call.anthropic_beta))
         model = call.target.upstream_model
         if call.stream:
             headers = self._headers(call)
@@ -276,7 +276,7 @@ class BedrockUpstream:
         return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": "application/json"})
 
     async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse:
-        body = bedrock_body(call.body, call.anthropic_beta)
+        body = bedrock_body(call.json(), call.anthropic_beta)
         body.setdefault("max_tokens", 1)  # the InvokeModel schema requires it; count_tokens bodies have none
         invoke = orjson.dumps(body)
         data = orjson.dumps({"input": {"invokeModel": {"body": base64.b64encode(invoke).decode()}}})

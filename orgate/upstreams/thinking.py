@@ -92,12 +92,12 @@ class SignatureRepair:
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
         resp = await self.inner.messages(call)
-        if resp.status != 400 or not has_prior_thinking(call.body):
+        if resp.status != 400 or not has_prior_thinking(call.json()):
             return resp
         data = await resp.read()
         if not rejects_signature(resp.status, data):
             return BufferedResponse(resp.status, resp.headers, data)
-        retry = dataclasses.replace(call, body=strip_thinking(call.body), raw_body=None)
+        retry = dataclasses.replace(call, body=strip_thinking(call.json()), raw_body=None)
         again = await self.inner.messages(retry)
         again.headers[REPAIRED_HEADER] = "thinking signature rejected; earlier thinking blocks removed"
         return again

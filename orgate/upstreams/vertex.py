@@ -213,7 +213,7 @@ class VertexUpstream:
         return RelayedResponse(resp, {**relayed(resp.headers), "content-type": resp.headers.get("content-type", "application/json")})
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
-        body = {k: v for k, v in call.body.items() if k != "model"}
+        body = {k: v for k, v in call.json().items() if k != "model"}
         body.setdefault("anthropic_version", VERTEX_VERSION)
         base = await self._model_url(call.target.upstream_model)
         if call.stream:
@@ -223,7 +223,7 @@ class VertexUpstream:
         return await self._send(f"{base}:rawPredict", body, call, self.first_byte_timeout)
 
     async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse:
-        body = {k: v for k, v in call.body.items() if k != "stream"}
+        body = {k: v for k, v in call.json().items() if k != "stream"}
         body["model"] = call.target.upstream_model  # stays in the body for this endpoint
         body.setdefault("anthropic_version", VERTEX_VERSION)
         url = await self._model_url("count-tokens")

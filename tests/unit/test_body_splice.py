@@ -25,7 +25,7 @@ def test_claude_code_body_is_spliced_not_reserialized():
 def test_ambiguous_bodies_fall_back_to_serialization():
     raw = orjson.dumps({"model": "m", "metadata": {"model": "m"}})
     assert splice_model(raw, "m", "u") is None
-    assert orjson.loads(with_model({"model": "m", "metadata": {"model": "m"}}, raw, "m", "u")) == {
+    assert orjson.loads(with_model(lambda: {"model": "m", "metadata": {"model": "m"}}, raw, "m", "u")) == {
         "model": "u", "metadata": {"model": "m"}}
 
 
@@ -38,5 +38,5 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**
 def test_splice_is_exactly_a_model_change(extra, model):
     body = {**extra, "model": model}
     raw = orjson.dumps(body)
-    out = with_model(body, raw, model, "upstream-id")
+    out = with_model(lambda: body, raw, model, "upstream-id")
     assert orjson.loads(out) == {**body, "model": "upstream-id"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,12 +40,14 @@ def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
     return raw[: first.end() - len(old_json)] + orjson.dumps(new) + raw[first.end() :]
 
 
-def with_model(call_body: dict[str, Any], raw: bytes | None, client_model: str | None, model: str) -> bytes:
-    """Bytes of the request for `model`: the client's bytes spliced when possible, else serialized."""
+def with_model(body_of: Callable[[], dict[str, Any]], raw: bytes | None, client_model: str | None,
+               model: str) -> bytes:
+    """Bytes of the request for `model`: the client's bytes spliced when possible, else serialized
+    (`body_of` parses only then)."""
     if raw is not None and client_model is not None:
         spliced = splice_model(raw, client_model, model)
         if spliced is not None:
             return spliced
-    body = dict(call_body)
+    body = dict(body_of())
     body["model"] = model
     return orjson.dumps(body)
