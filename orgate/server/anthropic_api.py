@@ -16,7 +16,7 @@ from orgate.dialects.anthropic.sse import UsageTee, encode_event
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
 from orgate.routing.catalog import Target
-from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
+from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
 from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
 from orgate.upstreams.base import UpstreamCall, relayed
 
@@ -99,18 +99,8 @@ async def _messages(app: App, req: Request, ex: Exchange) -> None:
     raw = await req.read_body(app.settings.server.max_body_bytes)
     if app.settings.server.log_prompts:
         ex.prompt = raw
-    task = asyncio.current_task()
-    # From here on a client disconnect cancels this task, which closes the upstream request with it.
-    watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
-    try:
-        await _admitted(app, req, ex, raw)
-    except asyncio.CancelledError:
-        if not watcher.gone:
-            raise
-        ex.disconnected = True
-        task.uncancel()  # type: ignore[union-attr]
-    finally:
-        watcher.stop()
+    if await watched(req, lambda: _admitted(app, req, ex, raw)):
+        ex.disconnected = True  # the upstream was closed; usage seen so far is billed
 
 
 async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:

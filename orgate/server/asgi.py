@@ -130,3 +130,20 @@ class DisconnectWatcher:
 
     def stop(self) -> None:
         self._task.cancel()
+
+
+async def watched(req: Request, work: Callable[[], Awaitable[None]]) -> bool:
+    """Run `work` while watching for a client disconnect, which cancels it (closing any upstream request it
+    holds). Returns True when the client left."""
+    task = asyncio.current_task()
+    watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
+    try:
+        await work()
+    except asyncio.CancelledError:
+        if not watcher.gone:
+            raise
+        task.uncancel()  # type: ignore[union-attr]
+        return True
+    finally:
+        watcher.stop()
+    return False

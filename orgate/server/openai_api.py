@@ -24,7 +24,7 @@ from orgate.pipeline import Exchange
 from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
-from orgate.server.asgi import ClientGone, DisconnectWatcher, Request, respond, start_stream
+from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
 from orgate.server.render import answer_headers, error_headers, openai_error
 from orgate.upstreams.base import UpstreamCall
 
@@ -122,17 +122,8 @@ async def handle(app: App, req: Request, dialect: Dialect) -> None:
         raw = await req.read_body(app.settings.server.max_body_bytes)
         if app.settings.server.log_prompts:
             ex.prompt = raw
-        task = asyncio.current_task()
-        watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
-        try:
-            await _admitted(app, req, ex, raw, dialect)
-        except asyncio.CancelledError:
-            if not watcher.gone:
-                raise
-            ex.disconnected = True
-            task.uncancel()  # type: ignore[union-attr]
-        finally:
-            watcher.stop()
+        if await watched(req, lambda: _admitted(app, req, ex, raw, dialect)):
+            ex.disconnected = True  # the upstream was closed; usage seen so far is billed
     except GatewayError as e:
         error = e
     except ClientGone:
