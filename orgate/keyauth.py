@@ -14,7 +14,7 @@ import contextlib
 import time
 
 from orgate.errors import AuthenticationFailed
-from orgate.governance.keys import KeyRecord, hash_key
+from orgate.governance.keys import KeyRecord, hash_key, same_hash
 from orgate.store.keys_repo import KeysRepo
 
 MISS_TTL_S = 5.0
@@ -58,6 +58,8 @@ class KeyAuth:
         # The database matches on the hash (unique index); comparing hashes of a 256-bit secret leaks
         # nothing useful through timing, and the lookup never touches the plaintext.
         record = await self.repo.by_hash(h)
+        if record is not None and not same_hash(record.hash, h):
+            record = None  # the index matched; the final comparison is constant-time all the same
         self._cache[h] = (record, now + (self.ttl if record else MISS_TTL_S))
         if len(self._cache) > 100_000:
             self._cache.clear()

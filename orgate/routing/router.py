@@ -35,7 +35,7 @@ import orjson
 from orgate.config import RoutingSettings
 from orgate.errors import RETRYABLE_STATUSES, GatewayError, UpstreamError
 from orgate.routing.catalog import ModelRoute, Target
-from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, UpstreamResponse
+from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, UpstreamResponse, retry_after_seconds
 
 # Provider answers that disqualify the deployment but say nothing about the request.
 DEPLOYMENT_STATUSES = frozenset({401, 403, 404})
@@ -207,7 +207,7 @@ class Router:
                 body = await resp.read()
                 last_resp = BufferedResponse(resp.status, resp.headers, body)
                 last_exc = UpstreamError(body.decode("utf-8", "replace")[:200], status=resp.status,
-                                         retry_after=_retry_after(resp.headers), headers=resp.headers)
+                                         retry_after=retry_after_seconds(resp.headers), headers=resp.headers)
                 errors[target.label] = last_exc
                 too_long = (last_exc.retry_after or 0) > self.s.backoff_max_seconds
                 if resp.status in DEPLOYMENT_STATUSES or too_long:
@@ -287,22 +287,6 @@ def _stream_error(buf: bytes) -> tuple[str, str]:
             if isinstance(err, dict):
                 return str(err.get("type") or "overloaded_error"), str(err.get("message") or "")
     return "overloaded_error", "upstream error event"
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    v = headers.get("retry-after")
-    if v:
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
 
 
 def weighted_order(targets: list[Target], affinity: str | None) -> list[Target]:

@@ -22,7 +22,7 @@ import orjson
 
 from orgate.dialects.openai_chat.errors import error_body
 from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
-from orgate.upstreams.base import relayed
+from orgate.upstreams.base import relayed, retry_after_seconds
 
 
 def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
@@ -53,7 +53,7 @@ def openai_error(err: GatewayError, request_id: str) -> bytes:
 
 def from_upstream(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
     """An upstream's non-2xx answer as a GatewayError, per the table in this module's docstring."""
-    retry_after = _retry_after(headers)
+    retry_after = retry_after_seconds(headers)
     if status in (401, 403):
         return UpstreamError(
             "The model provider rejected the gateway's credentials. Contact your administrator.",
@@ -69,17 +69,6 @@ def from_upstream(status: int, body: bytes, headers: dict[str, str]) -> Upstream
     except orjson.JSONDecodeError:
         pass
     return UpstreamError(message, status=status, kind=kind, retry_after=retry_after, headers=headers)
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        v = headers.get(name)
-        if v:
-            try:
-                return float(v) / scale
-            except ValueError:
-                continue
-    return None
 
 
 async def answer_headers(request_id: str, opened: Any) -> dict[str, str]:

@@ -70,10 +70,6 @@ def upgrade(url: str) -> None:
     command.upgrade(_alembic_config(url), "head")
 
 
-async def upgrade_async(url: str) -> None:
-    await asyncio.to_thread(upgrade, url)
-
-
 async def migrate_in_child(url: str) -> None:
     """Migrations to head in a child process (see store/migrate.py); raises with its output on failure."""
     import sys

@@ -94,3 +94,15 @@ def relayed(headers: Any) -> dict[str, str]:
         if lk in RELAYED_HEADERS or lk.startswith(RELAYED_PREFIXES):
             out[lk] = v
     return out
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """An upstream's retry delay: `retry-after-ms` (what the SDKs honour first), else `retry-after` seconds."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        v = headers.get(name)
+        if v:
+            try:
+                return float(v) / scale
+            except ValueError:
+                continue
+    return None
