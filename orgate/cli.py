@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from orgate.config import ConfigError, Settings, load_settings
+from orgate.config import ConfigError, Settings, load_settings, notices
 from orgate.governance.keys import PERIODS
 from orgate.governance.pricing import format_usd, usd_to_micros
 
@@ -44,9 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     s = _settings(args)
     print(f"config ok: {len(s.models)} models, {len(s.providers)} providers, database {s.db_url.split('@')[-1]}")
-    for name, p in s.providers.items():
-        if p.type == "anthropic" and not p.api_key:
-            print(f"warning: providers.{name}.api_key is empty (set ANTHROPIC_API_KEY)")
+    for line in notices(s):
+        print(f"warning: {line}")
     return 0
 
 

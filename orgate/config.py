@@ -226,7 +226,29 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     problems = missing + validate(settings)
     if problems:
         raise ConfigError("\n".join(problems))
-    return settings
+    return _blank_credentials_off(settings)
+
+
+def _blank_credentials_off(s: Settings) -> Settings:
+    """An admin credential that resolves to blank (`ORGATE_ADMIN__TOKEN=`, an empty `${VAR}`) is no credential.
+
+    Left as "", it would equal the empty token parsed from any malformed `Authorization` header, or an empty
+    login password; as None it turns that way in off, which `config check` reports.
+    """
+    a = s.admin
+    blank = {k: None for k in ("password", "token") if getattr(a, k) is not None and not getattr(a, k).strip()}
+    return msgspec.structs.replace(s, admin=msgspec.structs.replace(a, **blank)) if blank else s
+
+
+def notices(s: Settings) -> list[str]:
+    """What a valid config leaves switched off or unsafe, for `config check`."""
+    out = [f"providers.{name}.api_key is empty (set ANTHROPIC_API_KEY)"
+           for name, p in s.providers.items() if p.type == "anthropic" and not p.api_key]
+    if s.admin.token is None:
+        out.append("admin.token is unset or empty: bearer access to /admin/api is disabled")
+    if s.admin.password is None:
+        out.append("admin.password is unset or empty: console login with a password is disabled")
+    return out
 
 
 def validate(s: Settings) -> list[str]:

@@ -128,11 +128,13 @@ def sessions(app: App) -> Sessions:
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+    """Constant-time equality of two credentials; a blank one never matches anything (it is no credential)."""
+    return bool(a and b and a.strip() and b.strip()) and hmac.compare_digest(a.encode(), b.encode())
 
 
 def configured(app: App) -> bool:
-    return bool(app.settings.admin.password or app.settings.admin.token)
+    a = app.settings.admin
+    return bool((a.password or "").strip() or (a.token or "").strip())
 
 
 def is_https(req: Request) -> bool:
