@@ -78,6 +78,9 @@ class Provider(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     credentials_file: str | None = None
     token_url: str | None = None
     timeouts: dict[str, float] = {}
+    # bedrock / vertex: betas to accept beyond, or to withhold from, orgate's table (upstreams/betas.py)
+    betas_add: list[str] = []
+    betas_remove: list[str] = []
 
 
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

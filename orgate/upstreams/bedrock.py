@@ -27,6 +27,7 @@ from orgate.config import Provider, RoutingSettings
 from orgate.dialects.anthropic.sse import encode_event
 from orgate.upstreams import http
 from orgate.upstreams.base import BufferedResponse, UpstreamCall, UpstreamResponse, relayed
+from orgate.upstreams.betas import BetaPolicy, split
 from orgate.upstreams.eventstream import EventStreamDecoder, EventStreamError
 from orgate.upstreams.sigv4 import AwsAuth
 
@@ -217,13 +218,15 @@ def _loads(data: bytes) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def bedrock_body(body: dict[str, Any], beta: str | None) -> dict[str, Any]:
+def bedrock_body(body: dict[str, Any], beta: str | None, policy: BetaPolicy | None = None,
+                 counting: bool = False) -> dict[str, Any]:
+    """The InvokeModel body: header betas join the body's `anthropic_beta` list, bridged through `policy`."""
+    betas = [b for b in body.get("anthropic_beta") or [] if isinstance(b, str)]
+    betas += [b for b in split(beta) if b not in betas]
+    if policy is not None:
+        betas, body = policy.bridge(betas, body, counting)
     out = {k: v for k, v in body.items() if k not in ("model", "stream")}
     out.setdefault("anthropic_version", BEDROCK_VERSION)
-    betas = [b for b in out.get("anthropic_beta") or [] if isinstance(b, str)]
-    for b in (beta or "").split(","):
-        if b.strip() and b.strip() not in betas:
-            betas.append(b.strip())
     if betas:
         out["anthropic_beta"] = betas
     else:
@@ -237,6 +240,7 @@ class BedrockUpstream:
         self.region = provider.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.base_url = (provider.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
         self.auth = AwsAuth(provider, self.region)
+        self.betas = BetaPolicy.for_provider("bedrock", provider.betas_add, provider.betas_remove)
         t = provider.timeouts
         self.connect_timeout = t.get("connect", routing.connect_timeout)
         self.first_byte_timeout = t.get("first_byte", routing.first_byte_timeout)
@@ -260,7 +264,7 @@ class BedrockUpstream:
         return h
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
-        data = orjson.dumps(bedrock_body(call.json(), call.anthropic_beta))
+        data = orjson.dumps(bedrock_body(call.json(), call.anthropic_beta, self.betas))
         model = call.target.upstream_model
         if call.stream:
             headers = self._headers(call)
@@ -276,7 +280,7 @@ class BedrockUpstream:
         return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": "application/json"})
 
     async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse:
-        body = bedrock_body(call.json(), call.anthropic_beta)
+        body = bedrock_body(call.json(), call.anthropic_beta, self.betas, counting=True)
         body.setdefault("max_tokens", 1)  # the InvokeModel schema requires it; count_tokens bodies have none
         invoke = orjson.dumps(body)
         data = orjson.dumps({"input": {"invokeModel": {"body": base64.b64encode(invoke).decode()}}})

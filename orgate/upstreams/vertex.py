@@ -1,7 +1,8 @@
 """Claude on Google Vertex AI (`rawPredict` / `streamRawPredict`), answered in the Anthropic wire format.
 
 Request: the Anthropic body without `model` (it is in the URL), `stream` kept, plus
-`anthropic_version: vertex-2023-10-16`; betas stay in the `anthropic-beta` header. Auth is an OAuth2 access
+`anthropic_version: vertex-2023-10-16`; betas stay in the `anthropic-beta` header, only those Vertex takes
+(upstreams/betas.py). Auth is an OAuth2 access
 token from a service-account / authorized-user JSON (`credentials_file`) or Application Default Credentials,
 minted by google-auth off the event loop, cached, refreshed five minutes before expiry, one refresh at a time.
 
@@ -26,6 +27,7 @@ from orgate.errors import UpstreamError, UpstreamUnavailable
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall, UpstreamResponse, relayed
 from orgate.upstreams.bedrock import BufferedResponse, RelayedResponse, error_body
+from orgate.upstreams.betas import BetaPolicy, split
 
 VERTEX_VERSION = "vertex-2023-10-16"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -180,6 +182,7 @@ class VertexUpstream:
         self.base_url = (provider.base_url or base_url_for(self.region)).rstrip("/")
         self._project = provider.project_id or os.environ.get("ANTHROPIC_VERTEX_PROJECT_ID")
         self.tokens = TokenSource(provider.credentials_file, provider.token_url)
+        self.betas = BetaPolicy.for_provider("vertex", provider.betas_add, provider.betas_remove)
         t = provider.timeouts
         self.connect_timeout = t.get("connect", routing.connect_timeout)
         self.first_byte_timeout = t.get("first_byte", routing.first_byte_timeout)
@@ -191,22 +194,23 @@ class VertexUpstream:
             raise UpstreamError("Vertex AI needs a project_id (config or credentials)", status=500, retryable=False)
         return f"{self.base_url}/projects/{project}/locations/{self.region}/publishers/anthropic/models/{model}"
 
-    async def _headers(self, call: UpstreamCall) -> dict[str, str]:
+    async def _headers(self, call: UpstreamCall, betas: list[str]) -> dict[str, str]:
         h = {
             "content-type": "application/json",
             "accept-encoding": "identity",
             "authorization": f"Bearer {await self.tokens.token()}",
         }
-        if call.anthropic_beta:
-            h["anthropic-beta"] = call.anthropic_beta
+        if betas:
+            h["anthropic-beta"] = ",".join(betas)
         for k, v in call.extra_headers.items():
             if k.lower() not in ("authorization", "x-api-key", "host"):
                 h.setdefault(k.lower(), v)
         return h
 
     async def _send(self, url: str, body: dict[str, Any], call: UpstreamCall, read: float,
-                    idle: float | None = None) -> UpstreamResponse:
-        resp = await http.post(url, orjson.dumps(body), await self._headers(call), connect=self.connect_timeout,
+                    idle: float | None = None, counting: bool = False) -> UpstreamResponse:
+        betas, body = self.betas.bridge(split(call.anthropic_beta), body, counting)
+        resp = await http.post(url, orjson.dumps(body), await self._headers(call, betas), connect=self.connect_timeout,
                                read=read, idle=idle)
         if resp.status >= 300:
             return await mapped_error(resp)
@@ -227,7 +231,7 @@ class VertexUpstream:
         body["model"] = call.target.upstream_model  # stays in the body for this endpoint
         body.setdefault("anthropic_version", VERTEX_VERSION)
         url = await self._model_url("count-tokens")
-        return await self._send(f"{url}:rawPredict", body, call, self.first_byte_timeout)
+        return await self._send(f"{url}:rawPredict", body, call, self.first_byte_timeout, counting=True)
 
     async def aclose(self) -> None:
         return None

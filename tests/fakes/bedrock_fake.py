@@ -20,6 +20,7 @@ import json
 import re
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +112,47 @@ def message_events(message: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+# ---------------------------------------------------------------- betas as the clouds check them
+
+# What each cloud takes, from its documentation (sources in orgate/upstreams/betas.py); written out here on
+# its own so the fakes judge the gateway instead of echoing its table. Anything else is refused.
+_CLOUD_COMMON = {
+    "claude-code-20250219", "computer-use-2024-10-22", "computer-use-2025-01-24", "computer-use-2025-11-24",
+    "interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "context-management-2025-06-27",
+    "compact-2026-01-12", "tool-search-tool-2025-10-19", "thinking-display-updates-2026-08-18",
+}  # fmt: skip
+BEDROCK_BETAS = _CLOUD_COMMON | {"token-efficient-tools-2025-02-19", "output-128k-2025-02-19",
+                                 "dev-full-thinking-2025-05-14", "effort-2025-11-24", "tool-examples-2025-10-29"}
+VERTEX_BETAS = _CLOUD_COMMON | {"web-search-2025-03-05"}
+# Beta-only body fields (api-reference §A.3) and the betas that admit them.
+BETA_FIELDS = {
+    "context_management": {"context-management-2025-06-27", "compact-2026-01-12"},
+    "mcp_servers": {"mcp-client-2025-04-04", "mcp-client-2025-11-20"},
+    "speed": {"fast-mode-2026-02-01"},
+    "output_format": {"structured-outputs-2025-11-13", "structured-outputs-2025-12-15"},
+    "tools.defer_loading": {"tool-search-tool-2025-10-19", "advanced-tool-use-2025-11-20"},
+}
+
+
+def unsupported_betas(betas: list[str], accepted: set[str]) -> list[str]:
+    return [b for b in betas if b not in accepted]
+
+
+def extra_input(body: dict[str, Any], betas: list[str]) -> str | None:
+    """The upstream's message for a beta-gated field sent without its beta, as Anthropic's validator words it."""
+    for name, needs in BETA_FIELDS.items():
+        if needs.intersection(betas):
+            continue
+        if name.startswith("tools."):
+            key = name[len("tools."):]
+            for i, tool in enumerate(body.get("tools") or []):
+                if isinstance(tool, dict) and key in tool:
+                    return f"tools.{i}.custom.{key}: Extra inputs are not permitted"
+        elif name in body:
+            return f"{name}: Extra inputs are not permitted"
+    return None
+
+
 @dataclass
 class Recorded:
     method: str
@@ -127,12 +169,18 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self.script: deque[Reply] = deque()
+        # The answer when nothing is scripted: a Reply, or a function of the request body (an agent turn).
+        self.default: Reply | Callable[[Any], Reply] | None = None
         self.requests: list[Recorded] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def next_reply(self) -> Reply:
-        return self.script.popleft() if self.script else Reply(message=text_message())
+    def next_reply(self, body: Any = None) -> Reply:
+        if self.script:
+            return self.script.popleft()
+        if callable(self.default):
+            return self.default(body)
+        return self.default or Reply(message=text_message())
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -195,6 +243,7 @@ class BedrockFake(ScriptedServer):
     def __init__(self, region: str = "us-east-1", keys: dict[str, tuple[str, str | None]] | None = None, bearer_tokens: set[str] | None = None) -> None:
         super().__init__()
         self.region = region
+        self.accepted_betas = set(BEDROCK_BETAS)
         self.keys = keys if keys is not None else {"AKIDFAKEEXAMPLE": ("fake/secret/key", None)}  # akid -> (secret, session token)
         self.bearer_tokens = bearer_tokens or set()
 
@@ -251,7 +300,9 @@ class BedrockFake(ScriptedServer):
         beta = body.get("anthropic_beta")
         if beta is not None and not (isinstance(beta, list) and all(isinstance(b, str) for b in beta)):
             return "Malformed input request: #/anthropic_beta: expected type: JSONArray"
-        return None
+        if unsupported_betas(beta or [], self.accepted_betas):
+            return "invalid beta flag"
+        return extra_input(body, beta or [])
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -268,7 +319,7 @@ class BedrockFake(ScriptedServer):
             rec.json = json.loads(body)
         except ValueError:
             return self._aws_error("ValidationException", "Malformed input request, please reformat your input and try again.")
-        reply = self.next_reply()
+        reply = self.next_reply(rec.json)
         if await fault(request, reply):
             return web.Response(status=500)
         if rec.action == "count-tokens":

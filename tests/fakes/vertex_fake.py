@@ -27,7 +27,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from orgate.dialects.anthropic.sse import encode_event
-from tests.fakes.bedrock_fake import Recorded, ScriptedServer, fault, message_events, text_message, write_pieces
+from tests.fakes.bedrock_fake import (
+    VERTEX_BETAS,
+    Recorded,
+    ScriptedServer,
+    extra_input,
+    fault,
+    message_events,
+    text_message,
+    unsupported_betas,
+    write_pieces,
+)
 
 GOOGLE_CODES = {
     "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
@@ -66,6 +76,7 @@ class VertexFake(ScriptedServer):
         super().__init__()
         self.project = project
         self.token_lifetime = token_lifetime
+        self.accepted_betas = set(VERTEX_BETAS)
         self.accounts: dict[str, rsa.RSAPublicKey] = {}
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
         self.token_requests: list[dict[str, Any]] = []  # verified JWT claims of each grant
@@ -149,10 +160,10 @@ class VertexFake(ScriptedServer):
             rec.json = json.loads(body)
         except ValueError:
             return self.google_error("INVALID_ARGUMENT", "Invalid JSON payload received.")
-        problem = self.check_body(rec.model, rec.action, rec.json)
+        problem = self.check_body(rec.model, rec.action, rec.json) or self.check_betas(rec)
         if problem:
             return web.json_response({"type": "error", "error": {"type": "invalid_request_error", "message": problem}}, status=400)
-        reply = self.next_reply()
+        reply = self.next_reply(rec.json)
         if await fault(request, reply):
             return web.Response(status=500)
         if reply.error:
@@ -176,6 +187,16 @@ class VertexFake(ScriptedServer):
             await write_pieces(resp, encode_event(ev["type"], ev), reply.write_size)
         await resp.write_eof()
         return resp
+
+    def check_betas(self, rec: Recorded) -> str | None:
+        """Vertex refuses betas it does not run, and any beta at all on count-tokens (claude-code#11154)."""
+        betas = [b.strip() for b in rec.headers.get("anthropic-beta", "").split(",") if b.strip()]
+        bad = betas if rec.model == "count-tokens" else unsupported_betas(betas, self.accepted_betas)
+        if bad:
+            names = ", ".join(f"`{b}`" for b in bad)
+            return (f"Unexpected value(s) {names} for the `anthropic-beta` header. Please consult our documentation "
+                    "at docs.anthropic.com or try again without the header.")
+        return extra_input(rec.json, betas)
 
     @staticmethod
     def check_body(model: str, action: str, body: Any) -> str | None:

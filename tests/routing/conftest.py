@@ -141,6 +141,7 @@ class Clouds:
         for f in (self.bedrock, self.vertex):
             f.script.clear()
             f.requests.clear()
+            f.default = None
         self.openai.script.clear()
         self.openai.requests.clear()
 

@@ -228,7 +228,7 @@ async def test_anthropic_error_inside_chunk(fake: BedrockFake) -> None:
 async def test_count_tokens(fake: BedrockFake) -> None:
     fake.script.append(Reply(input_tokens=42))
     body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Count me"}], "system": "Be brief."}
-    resp = await upstream(fake).count_tokens(call(False, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0", body=body, beta="token-counting-2024-11-01"))
+    resp = await upstream(fake).count_tokens(call(False, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0", body=body, beta="token-counting-2024-11-01,context-1m-2025-08-07"))
     assert resp.status == 200
     assert json.loads(await resp.read()) == {"input_tokens": 42}
     (rec,) = fake.requests
@@ -237,7 +237,7 @@ async def test_count_tokens(fake: BedrockFake) -> None:
 
     invoke = json.loads(base64.b64decode(rec.json["input"]["invokeModel"]["body"]))
     assert invoke["anthropic_version"] == "bedrock-2023-05-31" and "model" not in invoke
-    assert invoke["system"] == "Be brief." and invoke["anthropic_beta"] == ["token-counting-2024-11-01"]
+    assert invoke["system"] == "Be brief." and invoke["anthropic_beta"] == ["context-1m-2025-08-07"]  # a first-party-only beta is not sent
 
 
 @pytest.mark.asyncio
