@@ -61,6 +61,8 @@ class ModelEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # The model's id on each provider type, used for `aws/anthropic/<model>` and `google/anthropic/<model>`.
     provider_ids: dict[str, str] = {}
     hidden: bool = False
+    # Cache breakpoints added to requests translated from the OpenAI routes (dialects/anthropic/caching.py).
+    auto_cache: bool = True
 
 
 class Provider(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -121,6 +123,12 @@ class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     lease_hold_seconds: float = 2.0
 
 
+class CacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Prompt-cache breakpoints on the OpenAI routes toward Claude; off for the keys named here.
+    auto: bool = True
+    off_for_keys: list[str] = []
+
+
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     enabled: bool = True
     batch_size: int = 500
@@ -139,6 +147,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     routing: RoutingSettings = RoutingSettings()
     budgets: BudgetSettings = BudgetSettings()
     ledger: LedgerSettings = LedgerSettings()
+    caching: CacheSettings = CacheSettings()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelEntry] = {}
 

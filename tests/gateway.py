@@ -48,6 +48,8 @@ class Gateway:
             "ORGATE_ADMIN__TOKEN": ADMIN_TOKEN,
             "ORGATE_ADMIN__PASSWORD": ADMIN_PASSWORD,
             "ANTHROPIC_API_KEY": UPSTREAM_KEY,
+            # Translation tests compare exact upstream bodies; tests/test_auto_cache.py runs the default (on).
+            "ORGATE_CACHING__AUTO": "false",
             **(env or {}),
         }
         self.env.pop("ORGATE_CONFIG", None)

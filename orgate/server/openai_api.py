@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from orgate.dialects import openai_chat, openai_responses
+from orgate.dialects.anthropic import caching
 from orgate.dialects.anthropic.sse import SSEDecoder, UsageTee
 from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
 from orgate.governance.keys import KeyRecord
@@ -63,6 +64,11 @@ def _options(route: ModelRoute) -> dict[str, Any]:
             "default_max_tokens": e.default_max_tokens, "max_output_tokens": e.max_output_tokens,
             "exclusive_temperature_top_p": e.exclusive_temperature_top_p,
             "rejects_sampling_params": e.rejects_sampling_params, "thinking_types": tuple(e.thinking)}
+
+
+def _auto_cache(app: App, route: ModelRoute, key: KeyRecord) -> bool:
+    c = app.settings.caching
+    return c.auto and route.entry.auto_cache and key.name not in c.off_for_keys
 
 
 class ChatDialect:
@@ -150,6 +156,8 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
     assert ex.model is not None
     turn = Turn(body, ex.model, ex.key, int(time.time()))
     abody, betas = dialect.to_anthropic(app, turn, route)
+    if _auto_cache(app, route, turn.key):
+        caching.add_breakpoints(abody)
     max_tokens = await app.pipeline.reserve(ex, raw, abody["max_tokens"])
     if max_tokens != abody["max_tokens"]:
         abody = {**abody, "max_tokens": max_tokens}

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 from aiohttp import ClientConnectionError, web
 
+from tests.fakes.prompt_cache import PromptCache, TooManyBreakpoints
+
 UPSTREAM_KEY = "sk-upstream-test-credential"
 
 
@@ -127,6 +129,10 @@ class FakeAnthropic:
         self.script: deque[Script] = deque()
         self.default: Script = Reply()
         self.count_tokens_value: int | None = None
+        # The prompt cache every request goes through (documented semantics, tests/fakes/prompt_cache.py).
+        # Its usage replaces the scripted input-side usage only when `cache_usage` is on.
+        self.cache = PromptCache()
+        self.cache_usage = False
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -142,6 +148,8 @@ class FakeAnthropic:
         self.script.clear()
         self.default = Reply()
         self.count_tokens_value = None
+        self.cache = PromptCache()
+        self.cache_usage = False
 
     def _next(self, body: dict[str, Any]) -> Reply:
         s = self.script.popleft() if self.script else self.default
@@ -208,7 +216,14 @@ class FakeAnthropic:
         if (err := self._auth_error(request)) is not None:
             return err
         body = rec["body"]
+        try:
+            cached = self.cache.usage(body)
+        except TooManyBreakpoints as e:
+            return web.json_response({"type": "error", "error": {"type": "invalid_request_error", "message": str(e)}},
+                                     status=400)
         r = self._next(body)
+        if self.cache_usage:
+            r = replace(r, usage={**r.usage, **cached})
         mt = body.get("max_tokens")
         if isinstance(mt, int) and r.usage.get("output_tokens", 0) > mt:
             # like the real API: generation stops at max_tokens, and so does the billed output
