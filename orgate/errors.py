@@ -35,6 +35,27 @@ STATUS_KIND: dict[int, str] = {
     529: "overloaded_error",
 }
 
+# The status a gateway error of each kind is answered with (the inverse of STATUS_KIND, one status a kind):
+# an `error` event in a stream carries only a kind, and the router needs its status.
+KIND_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "conflict_error": 409,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+# Cloud front ends (Bedrock, Vertex) answer some conditions with a status Anthropic's API spells otherwise;
+# a client (and Claude Code's recovery) expects Anthropic's: unavailable is overloaded (529), a gateway
+# timeout is 504, a failed dependency is a plain 500.
+CLOUD_STATUS: dict[int, int] = {408: 504, 424: 500, 503: 529}
+
 # Statuses a retry (by the client or by our router) can fix.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -43,6 +64,18 @@ def kind_for_status(status: int) -> str:
     if status in STATUS_KIND:
         return STATUS_KIND[status]
     return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def status_for_kind(kind: str, default: int = 529) -> int:
+    return KIND_STATUS.get(kind, default)
+
+
+def cloud_status(status: int) -> tuple[int, str]:
+    """A cloud front end's HTTP status as Anthropic's API would answer: (status, kind)."""
+    status = CLOUD_STATUS.get(status, status)
+    if status not in STATUS_KIND:
+        status = 500 if status >= 500 else 400
+    return status, STATUS_KIND[status]
 
 
 class GatewayError(Exception):

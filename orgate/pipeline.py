@@ -15,14 +15,15 @@ from typing import Any
 import orjson
 
 from orgate.config import Settings
+from orgate.core.target import Target
+from orgate.core.usage import Usage
 from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import KeyRecord, now_ms, unknown_model
 from orgate.governance.leases import BudgetLeases, Ticket
 from orgate.governance.limits import Limiter
 from orgate.governance.pricing import PriceBook
-from orgate.governance.usage import Usage
-from orgate.routing.catalog import Catalog, ModelRoute, Target
+from orgate.routing.catalog import Catalog, ModelRoute
 from orgate.routing.router import Opened, Router
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.writer import LedgerWriter

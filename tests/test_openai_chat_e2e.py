@@ -317,7 +317,7 @@ def _tool_loop_turn1(fake: FakeAnthropic) -> None:
 
 def _assert_turn2(fake: FakeAnthropic) -> None:
     first, second = fake.requests[-2], fake.requests[-1]
-    assert first["body"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert first["body"]["thinking"] == {"type": "enabled", "budget_tokens": 8192}  # EFFORT_BUDGET["medium"]
     assert second["body"]["messages"] == [
         user("What's the weather in Tokyo?"),
         {"role": "assistant", "content": [THINKING, {"type": "text", "text": "Checking."},
@@ -325,7 +325,7 @@ def _assert_turn2(fake: FakeAnthropic) -> None:
                                            "input": {"location": "Tokyo"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01WeatherCall",
                                       "content": "sunny, 24C"}]}]
-    assert second["body"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert second["body"]["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     # The signed block reaches the upstream byte for byte.
     assert orjson.dumps(THINKING) in second["raw"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from orgate.governance.usage import Usage
+from orgate.core.usage import Usage
 
 if TYPE_CHECKING:
     from orgate.config import Price

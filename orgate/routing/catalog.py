@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from orgate.config import Deployment, ModelEntry, Settings
+from orgate.core.target import Target
 
 # Prefixes of the router's docs, and the provider type each one addresses.
 PREFIX_TYPES: dict[str, str] = {
@@ -32,30 +33,8 @@ PREFIX_TYPES: dict[str, str] = {
     "vertex_ai": "vertex",
     "openai": "openai",
 }
-# Provider types that speak Anthropic Messages (Claude) and those that speak OpenAI Chat Completions; a
-# request never falls back from one family to the other (the bodies are not interchangeable).
-CLAUDE_TYPES = frozenset({"anthropic", "bedrock", "vertex"})
-OPENAI_TYPES = frozenset({"openai", "openai_compatible"})
 # A Bedrock cross-region inference profile: the geography before `anthropic.`.
 GEO_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.(?=anthropic\.)")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One deployment ready to call."""
-
-    provider: str  # the provider's name in config
-    provider_type: str
-    upstream_model: str
-    weight: float = 1.0
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider}/{self.upstream_model}"
-
-    @property
-    def family(self) -> str:
-        return "openai" if self.provider_type in OPENAI_TYPES else "claude"
 
 
 @dataclass(frozen=True, slots=True)

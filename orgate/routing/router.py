@@ -29,36 +29,31 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-
-import orjson
+from typing import Protocol
 
 from orgate.config import RoutingSettings
-from orgate.errors import RETRYABLE_STATUSES, GatewayError, UpstreamError
-from orgate.routing.catalog import ModelRoute, Target
+from orgate.core.target import Target
+from orgate.dialects.anthropic.sse import AnthropicProbe
+from orgate.errors import RETRYABLE_STATUSES, GatewayError, UpstreamError, status_for_kind
+from orgate.routing.catalog import ModelRoute
 from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, UpstreamResponse, retry_after_seconds
 
 # Provider answers that disqualify the deployment but say nothing about the request.
 DEPLOYMENT_STATUSES = frozenset({401, 403, 404})
 PRIME_LIMIT = 1 << 20  # bytes held back at most while waiting for the first content block
-ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504, "api_error": 500}
-
-# Reads the bytes held back so far: True = content started (commit), False = failed before content,
-# None = undecided, keep reading.
-Probe = Callable[[bytes], bool | None]
 
 
-def anthropic_probe(buf: bytes) -> bool | None:
-    err, content = buf.find(b"event: error"), buf.find(b"event: content_block_start")
-    if err >= 0 and (content < 0 or err < content):
-        return False
-    return True if content >= 0 else None
+
+class StreamProbe(Protocol):
+    """Reads a stream's first chunks: True = content started (commit), False = failed before content,
+    None = undecided, keep reading. `error` is the (kind, message) of the failure."""
+
+    error: tuple[str, str] | None
+
+    def feed(self, chunk: bytes) -> bool | None: ...
 
 
-def openai_probe(buf: bytes) -> bool | None:
-    err, content = buf.find(b'"error"'), buf.find(b'"choices"')
-    if err >= 0 and (content < 0 or err < content):
-        return False
-    return True if content >= 0 or b"[DONE]" in buf else None
+Probe = Callable[[], StreamProbe]  # a new probe per attempt
 
 
 @dataclass(slots=True)
@@ -157,7 +152,7 @@ class Router:
         return (due, False) if due else (live, True)
 
     async def open(self, targets: list[Target], attempt: Attempt, *, stream: bool,
-                   probe: Probe = anthropic_probe) -> Opened:
+                   probe: Probe = AnthropicProbe) -> Opened:
         """Try deployments until one answers; returns the first success or the last failed answer."""
         log = AttemptLog()
         budget = max(1, self.s.max_attempts, len(targets))
@@ -241,9 +236,9 @@ class Router:
             return "failed", None, e, None
         if not ok:
             await resp.aclose()
-            kind, message = _stream_error(held)
+            kind, message = held.error or ("overloaded_error", "upstream error event")
             return "failed", None, UpstreamError(f"stream failed before content: {message}",
-                                                 status=ERROR_STATUS.get(kind, 529), kind=kind), None
+                                                 status=status_for_kind(kind), kind=kind), None
         return "ok", resp, None, chunks
 
     def _backoff(self, failures: int, last: GatewayError | None) -> float:
@@ -253,20 +248,21 @@ class Router:
         return random.uniform(0, cap)
 
 
-async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, bytes, AsyncIterator[bytes]]:
-    """Read a stream until its first content (or error); the bytes read are replayed to the caller."""
+async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, StreamProbe, AsyncIterator[bytes]]:
+    """Read a stream until its first content (or error); the chunks read are replayed to the caller."""
     it = resp.iter_chunks().__aiter__()
     held: list[bytes] = []
-    buf = b""
+    seen = 0
+    reader = probe()
     verdict: bool | None = None
-    while verdict is None and len(buf) < PRIME_LIMIT:
+    while verdict is None and seen < PRIME_LIMIT:
         try:
             chunk = await it.__anext__()
         except StopAsyncIteration:
             break
         held.append(chunk)
-        buf += chunk
-        verdict = probe(buf)
+        seen += len(chunk)
+        verdict = reader.feed(chunk)
 
     async def chain() -> AsyncIterator[bytes]:
         for c in held:
@@ -274,19 +270,8 @@ async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, bytes, Asy
         async for c in it:
             yield c
 
-    return verdict is not False, buf, chain()
+    return verdict is not False, reader, chain()
 
-
-def _stream_error(buf: bytes) -> tuple[str, str]:
-    for line in buf.splitlines():
-        if line.startswith(b"data:") and b'"error"' in line:
-            try:
-                err = orjson.loads(line[5:]).get("error") or {}
-            except (orjson.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(err, dict):
-                return str(err.get("type") or "overloaded_error"), str(err.get("message") or "")
-    return "overloaded_error", "upstream error event"
 
 
 def weighted_order(targets: list[Target], affinity: str | None) -> list[Target]:

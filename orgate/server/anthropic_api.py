@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from orgate.core.target import Target
 from orgate.dialects.anthropic.request import decode_top
 from orgate.dialects.anthropic.sse import UsageTee, encode_event
+from orgate.dialects.anthropic.usage import merge_usage
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
-from orgate.routing.catalog import Target
 from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
 from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
 from orgate.upstreams.base import UpstreamCall, relayed
@@ -133,7 +134,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
         data = await resp.read()
         ex.first_byte()
         try:
-            ex.usage.merge_anthropic(orjson.loads(data).get("usage"))
+            merge_usage(ex.usage, orjson.loads(data).get("usage"))
         except (orjson.JSONDecodeError, AttributeError):
             pass
         await respond(req.send, resp.status, data, headers)

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from orgate.core.sse import SSEFramer
 from orgate.dialects import openai_chat, openai_responses
 from orgate.dialects.anthropic import caching
-from orgate.dialects.anthropic.sse import SSEDecoder, UsageTee
+from orgate.dialects.anthropic.sse import UsageTee
+from orgate.dialects.anthropic.usage import merge_usage
 from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
 from orgate.governance.keys import KeyRecord
 from orgate.pipeline import Exchange
@@ -170,7 +172,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
     if not ex.stream:
         message = orjson.loads(await resp.read())
         ex.first_byte()
-        ex.usage.merge_anthropic(message.get("usage"))
+        merge_usage(ex.usage, message.get("usage"))
         await respond(req.send, 200, orjson.dumps(dialect.from_anthropic(app, turn, message)), headers)
         return
     encoder, opening = dialect.encoder(app, turn)
@@ -180,7 +182,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
 
 async def _translate_stream(req: Request, ex: Exchange, chunks: Any, resp: Any, headers: dict[str, str],
                             encoder: Encoder, opening: bytes) -> None:
-    decoder, tee = SSEDecoder(), UsageTee()
+    decoder, tee = SSEFramer(), UsageTee()
     send = req.send
     ex.first_byte()
     await start_stream(send, headers)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from orgate.core.sse import SSEFramer, parse
+from orgate.core.target import Target
+from orgate.core.usage import Usage
 from orgate.dialects.openai_chat.errors import error_body
+from orgate.dialects.openai_chat.stream import OpenAIProbe
 from orgate.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, kind_for_status
-from orgate.governance.usage import Usage
 from orgate.pipeline import Exchange
-from orgate.routing.catalog import ModelRoute, Target
-from orgate.routing.router import openai_probe
+from orgate.routing.catalog import ModelRoute
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import Request, respond, start_stream
 from orgate.server.render import from_upstream
@@ -98,7 +100,7 @@ async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str
         return await up.chat(orjson.dumps(chat_body(body, target.upstream_model, meter_stream=True)), stream)
 
     targets = app.router.order(route, affinity_of(req.headers, body), fallbacks)
-    opened = await app.router.open(targets, attempt, stream=stream, probe=openai_probe)
+    opened = await app.router.open(targets, attempt, stream=stream, probe=OpenAIProbe)
     ex.target, ex.attempts = opened.target, opened.attempts
     ex.attempt_log = opened.log.entries or None
     resp = opened.response
@@ -128,26 +130,22 @@ class StreamTee:
 
     def __init__(self, keep_usage_chunk: bool) -> None:
         self.keep = keep_usage_chunk
-        self.buf = b""
+        self._framer = SSEFramer()
         self.usage: Usage | None = None
         self.done = False
 
     def feed(self, chunk: bytes) -> bytes:
-        self.buf += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-        out: list[bytes] = []
-        while (end := self.buf.find(b"\n\n")) >= 0:
-            event, self.buf = self.buf[: end + 2], self.buf[end + 2 :]
-            if self._observe(event):
-                out.append(event)
-        return b"".join(out)
+        return b"".join(b for b in self._framer.blocks(chunk) if self._observe(b))
 
     def finish(self) -> bytes:
-        rest, self.buf = self.buf, b""
-        return rest if rest.strip() and self._observe(rest) else b""
+        return b"".join(b for b in self._framer.finish_blocks() if b.strip() and self._observe(b))
 
-    def _observe(self, event: bytes) -> bool:
+    def _observe(self, block: bytes) -> bool:
         """Reads one event; False when it must not reach the client."""
-        data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        event = parse(block)
+        if event is None:
+            return True  # comments and keep-alives pass
+        data = event[1]
         if data == b"[DONE]":
             self.done = True
             return True

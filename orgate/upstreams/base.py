@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from orgate.routing.catalog import Target
+from orgate.core.target import Target
 
 # Upstream response headers a client may act on; everything else stays at the gateway.
 RELAYED_HEADERS = ("request-id", "retry-after", "retry-after-ms", "x-should-retry")

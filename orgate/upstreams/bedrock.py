@@ -25,6 +25,7 @@ import yarl
 
 from orgate.config import Provider, RoutingSettings
 from orgate.dialects.anthropic.sse import encode_event
+from orgate.errors import cloud_status
 from orgate.upstreams import http
 from orgate.upstreams.base import BufferedResponse, UpstreamCall, UpstreamResponse, relayed
 from orgate.upstreams.betas import BetaPolicy, split
@@ -54,19 +55,6 @@ EXCEPTIONS: dict[str, tuple[int, str]] = {
     "MissingAuthenticationTokenException": (401, "authentication_error"),
     "ExpiredTokenException": (401, "authentication_error"),
 }
-# When no exception name came with the error: status as AWS answered it -> what an Anthropic client expects.
-STATUS_FALLBACK: dict[int, tuple[int, str]] = {
-    400: (400, "invalid_request_error"),
-    401: (401, "authentication_error"),
-    403: (403, "permission_error"),
-    404: (404, "not_found_error"),
-    408: (504, "timeout_error"),
-    413: (413, "request_too_large"),
-    424: (500, "api_error"),
-    429: (429, "rate_limit_error"),
-    503: (529, "overloaded_error"),
-    504: (504, "timeout_error"),
-}
 # Cross-region inference profile prefixes (geography before `anthropic.`).
 PROFILE_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.(?=anthropic\.)")
 
@@ -77,9 +65,7 @@ def exception_kind(name: str | None, status: int) -> tuple[int, str]:
         key = name[:1].upper() + name[1:]  # stream exceptions are camelCase: throttlingException
         if key in EXCEPTIONS:
             return EXCEPTIONS[key]
-    if status in STATUS_FALLBACK:
-        return STATUS_FALLBACK[status]
-    return (500, "api_error") if status >= 500 else (400, "invalid_request_error")
+    return cloud_status(status)  # no exception name came with the error
 
 
 def error_body(kind: str, message: str) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from orgate.config import Provider, RoutingSettings
-from orgate.errors import UpstreamError, UpstreamUnavailable
+from orgate.errors import UpstreamError, UpstreamUnavailable, cloud_status
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall, UpstreamResponse, relayed
 from orgate.upstreams.bedrock import BufferedResponse, RelayedResponse, error_body
@@ -50,19 +50,6 @@ GOOGLE_STATUS: dict[str, tuple[int, str]] = {
     "DATA_LOSS": (500, "api_error"),
     "UNAVAILABLE": (529, "overloaded_error"),
     "DEADLINE_EXCEEDED": (504, "timeout_error"),
-}
-HTTP_STATUS: dict[int, tuple[int, str]] = {
-    400: (400, "invalid_request_error"),
-    401: (401, "authentication_error"),
-    403: (403, "permission_error"),
-    404: (404, "not_found_error"),
-    409: (409, "conflict_error"),
-    413: (413, "request_too_large"),
-    429: (429, "rate_limit_error"),
-    500: (500, "api_error"),
-    503: (529, "overloaded_error"),
-    504: (504, "timeout_error"),
-    529: (529, "overloaded_error"),
 }
 REFRESH_MARGIN = 300.0  # seconds before expiry at which a cached token is renewed
 
@@ -168,10 +155,8 @@ async def mapped_error(resp: http.HttpResponse) -> BufferedResponse:
         message = raw.decode("utf-8", "replace")[:500] or f"Vertex AI returned HTTP {resp.status}"
     if isinstance(gstatus, str) and gstatus in GOOGLE_STATUS:
         status, kind = GOOGLE_STATUS[gstatus]
-    elif resp.status in HTTP_STATUS:
-        status, kind = HTTP_STATUS[resp.status]
     else:
-        status, kind = (500, "api_error") if resp.status >= 500 else (400, "invalid_request_error")
+        status, kind = cloud_status(resp.status)
     return BufferedResponse(status, headers, error_body(kind, message))
 
 

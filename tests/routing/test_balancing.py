@@ -9,7 +9,7 @@ import time
 import pytest
 
 from orgate.config import RoutingSettings
-from orgate.routing.catalog import Target
+from orgate.core.target import Target
 from orgate.routing.router import Router, weighted_order
 from tests.routing.conftest import SONNET_PRICE, Clouds, Spec, deployment, start_gateway
 from tests.routing.test_conformance import MSG, ant, oai

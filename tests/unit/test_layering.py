@@ -9,7 +9,12 @@ PKG = Path(__file__).resolve().parents[2] / "orgate"
 
 # layer -> layers it must never import
 FORBIDDEN = {
-    "dialects": {"server", "pipeline", "routing", "upstreams", "store", "keyauth", "cli"},
+    # the shared value types: below every layer, importing none
+    "core": {"server", "pipeline", "routing", "upstreams", "dialects", "governance", "store", "keyauth", "cli",
+             "config"},
+    "errors": {"server", "pipeline", "routing", "upstreams", "dialects", "governance", "store", "keyauth", "cli",
+               "config", "core"},
+    "dialects": {"server", "pipeline", "routing", "upstreams", "governance", "store", "keyauth", "cli"},
     "governance": {"server", "pipeline", "routing", "upstreams", "dialects", "cli"},
     "routing": {"server", "pipeline", "governance", "store", "keyauth", "cli"},
     "upstreams": {"server", "pipeline", "governance", "store", "keyauth", "cli"},

@@ -5,9 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orgate.config import Price
+from orgate.core.usage import Usage
+from orgate.dialects.anthropic.usage import merge_usage, usage_from
 from orgate.governance.budget import bound
 from orgate.governance.pricing import format_usd, parse_price, usd_to_micros
-from orgate.governance.usage import Usage
 
 SONNET = parse_price(Price(input="3", output="15", cache_write_5m="3.75", cache_write_1h="6", cache_read="0.30"))
 
@@ -37,9 +38,9 @@ def test_default_cache_multipliers_and_validation():
 
 
 def test_usage_split_survives_delta_without_split():
-    u = Usage.from_anthropic({"input_tokens": 5, "cache_creation_input_tokens": 300,
+    u = usage_from({"input_tokens": 5, "cache_creation_input_tokens": 300,
                               "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}})
-    u.merge_anthropic({"output_tokens": 9, "cache_creation_input_tokens": 300})
+    merge_usage(u, {"output_tokens": 9, "cache_creation_input_tokens": 300})
     assert (u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.output_tokens) == (100, 200, 9)
 
 

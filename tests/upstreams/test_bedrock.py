@@ -10,8 +10,9 @@ import pytest
 import pytest_asyncio
 
 from orgate.config import Provider, RoutingSettings
-from orgate.dialects.anthropic.sse import SSEDecoder, UsageTee
-from orgate.routing.catalog import Target
+from orgate.core.sse import SSEFramer
+from orgate.core.target import Target
+from orgate.dialects.anthropic.sse import UsageTee
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.bedrock import BedrockUpstream, exception_kind
@@ -42,7 +43,7 @@ def call(stream: bool, model: str = MODEL, body: dict | None = None, beta: str |
 
 
 async def collect(resp: Any) -> list[tuple[str, dict]]:
-    decoder = SSEDecoder()
+    decoder = SSEFramer()
     frames = []
     async for chunk in resp.iter_chunks():
         frames += decoder.feed(chunk)

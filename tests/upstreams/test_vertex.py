@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from orgate.config import Provider, RoutingSettings
-from orgate.dialects.anthropic.sse import SSEDecoder
+from orgate.core.sse import SSEFramer
+from orgate.core.target import Target
 from orgate.errors import UpstreamError
-from orgate.routing.catalog import Target
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.vertex import VertexUpstream, base_url_for
@@ -51,7 +51,7 @@ def call(stream: bool, body: dict | None = None, beta: str | None = None, model:
 
 
 async def collect(resp: Any) -> list[tuple[str, dict]]:
-    decoder = SSEDecoder()
+    decoder = SSEFramer()
     frames = []
     async for chunk in resp.iter_chunks():
         frames += decoder.feed(chunk)

@@ -7,11 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from orgate.dialects.effort import ADAPTIVE_EFFORT, EFFORT_BUDGET, EFFORTS, thinking_for
 from orgate.errors import InvalidRequest
 
-BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
-ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
-EFFORTS = frozenset(BUDGETS) | {"none"}
 JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
 SERVICE_TIERS = {"auto": "auto", "priority": "auto", "default": "standard_only", "flex": "standard_only"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -74,11 +72,9 @@ def thinking_of(body: dict, opts: ChatOptions) -> tuple[dict | None, str | None]
     th = body.get("thinking")
     if th is not None:
         return _explicit_thinking(th, effort, opts)
-    if effort in (None, "none") or not opts.thinking_types:
+    if effort is None:
         return None, None
-    if "adaptive" in opts.thinking_types:
-        return {"type": "adaptive"}, ADAPTIVE_EFFORT[effort]
-    return {"type": "enabled", "budget_tokens": BUDGETS[effort]}, None
+    return thinking_for(effort, opts.thinking_types)
 
 
 def _explicit_thinking(th: Any, effort: str | None, opts: ChatOptions) -> tuple[dict, str | None]:
@@ -99,7 +95,7 @@ def _explicit_thinking(th: Any, effort: str | None, opts: ChatOptions) -> tuple[
             return {"type": "adaptive", **extra}, adaptive_effort
         return {"type": "enabled", "budget_tokens": budget, **extra}, None
     if "adaptive" not in opts.thinking_types:
-        return {"type": "enabled", "budget_tokens": BUDGETS.get(effort or "high", 4096), **extra}, None
+        return {"type": "enabled", "budget_tokens": EFFORT_BUDGET[effort if effort in EFFORT_BUDGET else "high"], **extra}, None
     return {"type": "adaptive", **extra}, adaptive_effort
 
 

@@ -17,7 +17,7 @@ Rules where the specs leave a choice (each is covered by a test):
   really be sent does `exclusive_temperature_top_p` turn "both given" into a 400.
 - `reasoning_effort`: `none` -> no thinking. Models with "adaptive" in `thinking_types` get
   `{"type":"adaptive"}` + `output_config.effort` (minimal->low, xhigh and max kept); budget-only models get
-  `{"type":"enabled","budget_tokens": BUDGETS[effort]}`. Ignored silently when `thinking_types` is empty.
+  `{"type":"enabled","budget_tokens": EFFORT_BUDGET[effort]}` (dialects/effort.py). Ignored silently when `thinking_types` is empty.
   A top-level `thinking` wins; `enabled` becomes `adaptive` (budget dropped, `display` kept) on
   adaptive-only models, `adaptive` becomes `enabled` with the effort's budget (default high) on budget-only
   models, and `reasoning_effort` then only supplies `output_config.effort` for adaptive thinking.
@@ -48,10 +48,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from orgate.dialects.effort import unsigned_tool_loop
 from orgate.dialects.openai_chat.messages import FILES_BETA, convert_messages
 from orgate.dialects.openai_chat.params import (
-    ADAPTIVE_EFFORT,
-    BUDGETS,
     JSON_OBJECT_INSTRUCTION,
     ChatOptions,
     apply_response_format,
@@ -65,7 +64,7 @@ from orgate.dialects.openai_chat.params import (
 from orgate.dialects.openai_chat.tools import apply_tools
 from orgate.errors import InvalidRequest
 
-__all__ = ["ADAPTIVE_EFFORT", "BUDGETS", "FILES_BETA", "JSON_OBJECT_INSTRUCTION", "ChatOptions", "to_anthropic"]
+__all__ = ["FILES_BETA", "JSON_OBJECT_INSTRUCTION", "ChatOptions", "to_anthropic"]
 
 
 def to_anthropic(body: dict, opts: ChatOptions) -> tuple[dict, list[str]]:
@@ -81,7 +80,7 @@ def to_anthropic(body: dict, opts: ChatOptions) -> tuple[dict, list[str]]:
     if isinstance(body.get("stream"), bool):
         out["stream"] = body["stream"]
     thinking, effort = thinking_of(body, opts)
-    if thinking is not None and thinking["type"] != "disabled" and _unsigned_tool_loop(messages):
+    if thinking is not None and thinking["type"] != "disabled" and unsigned_tool_loop(messages):
         thinking, effort = None, None
     if thinking is not None:
         out["thinking"] = thinking
@@ -99,11 +98,3 @@ def to_anthropic(body: dict, opts: ChatOptions) -> tuple[dict, list[str]]:
     out["messages"] = messages
     return out, betas
 
-
-def _unsigned_tool_loop(messages: list[dict]) -> bool:
-    """True when the request answers tool calls of an assistant turn that does not start with thinking."""
-    if len(messages) < 2 or messages[-1]["role"] != "user" or messages[-2]["role"] != "assistant":
-        return False
-    if messages[-1]["content"][0].get("type") != "tool_result":
-        return False
-    return messages[-2]["content"][0].get("type") not in ("thinking", "redacted_thinking")

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from orgate.governance.usage import Usage
+from orgate.core.usage import Usage
+from orgate.dialects.anthropic.usage import usage_from
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -125,5 +126,5 @@ def from_anthropic(message: dict, *, model: str, created: int) -> dict:
         "created": created,
         "model": model,
         "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": finish_reason(stop_reason)}],
-        "usage": usage_to_openai(Usage.from_anthropic(raw_usage), thinking_tokens(raw_usage)),
+        "usage": usage_to_openai(usage_from(raw_usage), thinking_tokens(raw_usage)),
     }

@@ -23,6 +23,9 @@ from typing import Any
 
 import orjson
 
+from orgate.core.sse import SSEFramer
+from orgate.core.usage import Usage
+from orgate.dialects.anthropic.usage import merge_usage
 from orgate.dialects.openai_chat.errors import error_object
 from orgate.dialects.openai_chat.response import (
     chat_id,
@@ -31,14 +34,9 @@ from orgate.dialects.openai_chat.response import (
     tool_call,
     usage_to_openai,
 )
-from orgate.errors import STATUS_KIND, kind_for_status
-from orgate.governance.usage import Usage
+from orgate.errors import KIND_STATUS, kind_for_status, status_for_kind
 
 DONE = b"data: [DONE]\n\n"
-_KIND_STATUS = {
-    "overloaded_error": 529,
-    **{k: s for s, k in sorted(STATUS_KIND.items(), reverse=True) if k != "overloaded_error"},
-}
 
 
 class ChatStreamEncoder:
@@ -74,7 +72,7 @@ class ChatStreamEncoder:
             return self._block_delta(event.get("index"), event.get("delta") or {})
         if kind == "message_delta":
             usage = event.get("usage")
-            self._usage.merge_anthropic(usage)
+            merge_usage(self._usage, usage)
             self._reasoning_tokens = thinking_tokens(usage) or self._reasoning_tokens
             self._stop_reason = (event.get("delta") or {}).get("stop_reason") or self._stop_reason
             return b""
@@ -84,7 +82,7 @@ class ChatStreamEncoder:
             err = event.get("error") if isinstance(event.get("error"), dict) else {}
             err_kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
             message = err.get("message") if isinstance(err.get("message"), str) else "upstream error"
-            return self.error(err_kind, message, _KIND_STATUS.get(err_kind, 500))
+            return self.error(err_kind, message, status_for_kind(err_kind, 500))
         return b""  # ping, content_block_stop and unknown events
 
     def finish(self) -> bytes:
@@ -100,7 +98,7 @@ class ChatStreamEncoder:
         if self._done:
             return b""
         self._done = True
-        if kind not in _KIND_STATUS:
+        if kind not in KIND_STATUS:
             kind = kind_for_status(status)
         return b"data: " + orjson.dumps({"error": error_object(kind, message)}) + b"\n\n" + DONE
 
@@ -127,7 +125,7 @@ class ChatStreamEncoder:
     def _message_start(self, message: dict) -> bytes:
         if not self._started:
             self._id = chat_id(message.get("id"))
-        self._usage.merge_anthropic(message.get("usage"))
+        merge_usage(self._usage, message.get("usage"))
         return self._ensure_started()
 
     def _block_start(self, index: Any, block: dict) -> bytes:
@@ -184,3 +182,32 @@ class ChatStreamEncoder:
             }
             out += b"data: " + orjson.dumps(chunk) + b"\n\n"
         return out
+
+
+class OpenAIProbe:
+    """Decides, from an OpenAI chat stream's first bytes, whether choices started (True) or an error came
+    first (False); the OpenAI relay's counterpart of dialects/anthropic/sse.py's AnthropicProbe."""
+
+    __slots__ = ("_framer", "error")
+
+    def __init__(self) -> None:
+        self._framer = SSEFramer()
+        self.error: tuple[str, str] | None = None
+
+    def feed(self, chunk: bytes) -> bool | None:
+        for _, data in self._framer.feed(chunk):
+            if data == b"[DONE]":
+                return True
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if "error" in obj:
+                err = obj["error"] if isinstance(obj["error"], dict) else {}
+                self.error = (str(err.get("type") or "api_error"), str(err.get("message") or "upstream error event"))
+                return False
+            if "choices" in obj:
+                return True
+        return None

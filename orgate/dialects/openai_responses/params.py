@@ -6,11 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orgate.dialects.effort import ADAPTIVE_EFFORT, EFFORT_BUDGET, thinking_for, unsigned_tool_loop
 from orgate.errors import InvalidRequest
 
-# reasoning.effort -> thinking budget_tokens ("enabled" models) and headroom added to the default max_tokens.
-EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768, "max": 32768}
-ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 INTERLEAVED_BETA = "interleaved-thinking-2025-05-14"
 
 
@@ -36,27 +34,14 @@ def thinking_of(
         return None, None
     if choice is not None and choice["type"] in ("any", "tool"):
         return None, None  # forced tool use is incompatible with thinking: the explicit tool_choice wins
-    if messages[-1]["role"] == "assistant" or _tool_loop_without_thinking(messages):
-        return None, None
-    if "adaptive" in opts.thinking_types:
-        thinking: dict[str, Any] = {"type": "adaptive"}
-    elif "enabled" in opts.thinking_types:
-        thinking = {"type": "enabled", "budget_tokens": EFFORT_BUDGET[effort]}
-    else:
+    if messages[-1]["role"] == "assistant" or unsigned_tool_loop(messages):
+        return None, None  # a prefill, or a tool loop whose thinking the client dropped
+    thinking, _ = thinking_for(effort, opts.thinking_types)
+    if thinking is None:
         return None, None
     if reasoning.get("summary") in ("auto", "concise", "detailed"):
-        thinking["display"] = "summarized"
+        thinking["display"] = "summarized"  # our own dict: thinking_for builds a new one
     return thinking, effort
-
-
-def _tool_loop_without_thinking(messages: list) -> bool:
-    """True when the last assistant turn used tools but its thinking was not replayed (API would 400)."""
-    for msg in reversed(messages):
-        if msg["role"] == "assistant":
-            content = msg["content"]
-            uses_tools = any(b["type"] == "tool_use" for b in content)
-            return uses_tools and content[0]["type"] not in ("thinking", "redacted_thinking")
-    return False
 
 
 def fit_max_tokens(

@@ -16,9 +16,10 @@ from typing import Any
 
 import orjson
 
+from orgate.core.usage import Usage
+from orgate.dialects.anthropic.usage import usage_from
 from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
 from orgate.dialects.openai_responses.tools import ToolRef, tool_index
-from orgate.governance.usage import Usage
 
 _INCOMPLETE = {
     "max_tokens": "max_output_tokens",
@@ -66,7 +67,7 @@ def from_anthropic(
         request=request,
         status=status,
         output=output,
-        usage=usage_object(Usage.from_anthropic(usage), thinking_tokens(usage)),
+        usage=usage_object(usage_from(usage), thinking_tokens(usage)),
         incomplete_details=details,
     )
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import orjson
 
+from orgate.core.usage import Usage
 from orgate.dialects.anthropic.sse import encode_event
+from orgate.dialects.anthropic.usage import merge_usage
 from orgate.dialects.openai_responses.envelope import ReasoningEnvelope
 from orgate.dialects.openai_responses.errors import openai_error
 from orgate.dialects.openai_responses.response import (
@@ -33,20 +35,7 @@ from orgate.dialects.openai_responses.response import (
     wants_summary,
 )
 from orgate.dialects.openai_responses.tools import tool_index
-from orgate.governance.usage import Usage
-
-_KIND_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
+from orgate.errors import status_for_kind
 
 # Codex acts on these `response.error.code`s; anything else is a plain retryable failure.
 _CODEX_CODES = frozenset({"context_length_exceeded", "rate_limit_exceeded", "insufficient_quota"})
@@ -110,7 +99,7 @@ class ResponsesStreamEncoder:
         if kind == "error":
             err = event.get("error") or {}
             etype = err.get("type") or "api_error"
-            return self.error(etype, err.get("message") or "upstream error", _KIND_STATUS.get(etype, 500))
+            return self.error(etype, err.get("message") or "upstream error", status_for_kind(etype, 500))
         return b""  # message_stop, ping, unknown events
 
     def finish(self) -> bytes:
@@ -285,7 +274,7 @@ class ResponsesStreamEncoder:
 
     def _merge_usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
-            self._usage.merge_anthropic(usage)
+            merge_usage(self._usage, usage)
             self._thinking_tokens = thinking_tokens(usage) or self._thinking_tokens
 
     def _usage_obj(self) -> dict:

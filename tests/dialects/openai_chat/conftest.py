@@ -1,4 +1,4 @@
-"""Shared helpers: replay a recorded Anthropic SSE body through SSEDecoder and ChatStreamEncoder."""
+"""Shared helpers: replay a recorded Anthropic SSE body through SSEFramer and ChatStreamEncoder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from orgate.dialects.anthropic.sse import SSEDecoder
+from orgate.core.sse import SSEFramer
 from orgate.dialects.openai_chat.stream import ChatStreamEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -22,7 +22,7 @@ def encode_pieces(
     pieces: list[bytes], *, include_usage: bool = True, model: str = "claude-x"
 ) -> tuple[bytes, ChatStreamEncoder]:
     enc = ChatStreamEncoder(model=model, created=1767225600, include_usage=include_usage)
-    dec = SSEDecoder()
+    dec = SSEFramer()
     out = b""
     for piece in pieces:
         for _event, data in dec.feed(piece):

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from orgate.dialects.effort import EFFORT_BUDGET
 from orgate.dialects.openai_chat.request import (
     FILES_BETA,
     JSON_OBJECT_INSTRUCTION,
@@ -692,10 +693,13 @@ def test_response_format_json_object_and_text():
 
 
 def test_reasoning_effort_budget_model():
-    for effort, budget in [("minimal", 1024), ("low", 1024), ("medium", 2048), ("high", 4096), ("xhigh", 8192)]:
-        out = conv(msgs(USER, reasoning_effort=effort, max_tokens=16000))
+    # The one effort table of both OpenAI surfaces (dialects/effort.py): the same budgets as on /v1/responses.
+    table = [("minimal", 1024), ("low", 2048), ("medium", 8192), ("high", 16384), ("xhigh", 32768)]
+    assert all(EFFORT_BUDGET[e] == b for e, b in table)
+    for effort, budget in table:
+        out = conv(msgs(USER, reasoning_effort=effort, max_tokens=40000))
         assert out["thinking"] == {"type": "enabled", "budget_tokens": budget}
-        assert out["max_tokens"] == 16000
+        assert out["max_tokens"] == 40000
         assert "output_config" not in out
     assert "thinking" not in conv(msgs(USER, reasoning_effort="none"))
     bad(msgs(USER, reasoning_effort="extreme"), "reasoning_effort")
@@ -724,8 +728,8 @@ def test_reasoning_effort_ignored_without_thinking_support():
 
 def test_max_tokens_raised_above_budget():
     out = conv(msgs(USER, reasoning_effort="high", max_tokens=1000))
-    assert out["thinking"] == {"type": "enabled", "budget_tokens": 4096}
-    assert out["max_tokens"] == 5096
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 16384}
+    assert out["max_tokens"] == 17384
     clamp = ChatOptions(upstream_model="x", max_output_tokens=6000)
     out = conv(msgs(USER, thinking={"type": "enabled", "budget_tokens": 8000}, max_tokens=2048), clamp)
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 3000}
@@ -749,7 +753,7 @@ def test_thinking_passthrough_and_conversion():
     assert out["thinking"] == {"type": "adaptive", "display": "omitted"}
     assert out["output_config"] == {"effort": "low"}
     out = conv(msgs(USER, thinking={"type": "adaptive"}, reasoning_effort="medium", max_tokens=10000))
-    assert out["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert conv(msgs(USER, thinking={"type": "adaptive"}), BOTH)["thinking"] == {"type": "adaptive"}
     assert conv(msgs(USER, thinking={"type": "disabled"}, temperature=0.2)) == {
         **conv(msgs(USER)),
@@ -981,8 +985,8 @@ def test_spec_worked_example_d5():
         conv(body, ChatOptions(upstream_model="claude-sonnet-4-6", thinking_types=("enabled", "adaptive"))) == expected
     )
     budget = conv(body, ChatOptions(upstream_model="claude-sonnet-4-6"))
-    assert budget["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    assert budget["max_tokens"] == 4096 and "output_config" not in budget and "temperature" not in budget
+    assert budget["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert budget["max_tokens"] == 10240 and "output_config" not in budget and "temperature" not in budget
 
 
 def test_non_dict_body_and_bad_message():

@@ -392,7 +392,7 @@ def test_opencode_recorded_requests():
         "Generate a title for this conversation:\n",
         '"Create a file named hello.txt containing exactly: hi"',
     ]
-    assert turn["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert turn["thinking"] == {"type": "enabled", "budget_tokens": 8192}  # EFFORT_BUDGET["medium"]
     assert turn["tool_choice"] == {"type": "auto"}
     assert all("input_schema" in t and t["input_schema"]["type"] == "object" for t in turn["tools"])
     assert "thinking" not in after_tool  # OpenCode dropped the thinking blocks: Anthropic would refuse the turn

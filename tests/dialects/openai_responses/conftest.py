@@ -8,7 +8,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from orgate.dialects.anthropic.sse import SSEDecoder
+from orgate.core.sse import SSEFramer
 from orgate.dialects.openai_responses import ReasoningEnvelope
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,13 +26,13 @@ def load_json(name: str):
 
 
 def anthropic_events(name: str) -> list[dict]:
-    dec = SSEDecoder()
+    dec = SSEFramer()
     frames = dec.feed((FIXTURES / name).read_bytes()) + dec.finish()
     return [orjson.loads(data) for _, data in frames]
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
-    dec = SSEDecoder()
+    dec = SSEFramer()
     return [(name, orjson.loads(data)) for name, data in dec.feed(raw) + dec.finish()]
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orgate.dialects.anthropic.sse import SSEDecoder
+from orgate.core.sse import SSEFramer
 from orgate.dialects.openai_responses import ResponsesStreamEncoder
 
 from .conftest import FIXTURES, anthropic_events, parse_sse, validate_event, validate_response
@@ -247,7 +247,7 @@ def test_split_anywhere_same_events(name, cuts):
 
     def encode(pieces: list[bytes]) -> bytes:
         enc = ResponsesStreamEncoder(model="gpt-5", created=1, envelope=envelope, key_id="k", request=REQ)
-        dec = SSEDecoder()
+        dec = SSEFramer()
         out = enc.start()
         for piece in pieces:
             for _, payload in dec.feed(piece):
