@@ -2,9 +2,10 @@
 
 A verified key's record is cached by its SHA-256 for `keys.cache_ttl_seconds`. Changes made in this
 process (disable, update, rotate, delete) drop the cache at once; changes made elsewhere (the CLI, another
-instance) are seen within a second: a background poll watches `max(updated_ms)` of the keys table and
-drops the cache when it moves. Unknown keys are cached as misses for a few seconds so that a flood of bad
-keys cannot turn into a flood of queries.
+instance) are seen within a second: a background poll watches `max(updated_ms)` of the keys, users and
+teams tables and drops the cache when one moves (a cached key carries its user's and team's status,
+budget and allowlist, so disabling a user or team cuts its keys as fast as disabling a key). Unknown keys
+are cached as misses for a few seconds so that a flood of bad keys cannot turn into a flood of queries.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class KeyAuth:
         self.repo = repo
         self.ttl = ttl_s
         self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
-        self._seen_change = 0
+        self._seen_change: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def authenticate(self, headers: dict[str, str]) -> KeyRecord:

@@ -17,10 +17,10 @@ import orjson
 from orgate.config import Settings
 from orgate.core.target import Target
 from orgate.core.usage import Usage
-from orgate.errors import BudgetExhausted, GatewayError, InvalidRequest
+from orgate.errors import GatewayError, InvalidRequest
 from orgate.governance import budget
-from orgate.governance.keys import KeyRecord, now_ms, unknown_model
-from orgate.governance.leases import BudgetLeases, Ticket
+from orgate.governance.keys import KeyRecord, budget_exhausted, now_ms, unknown_model
+from orgate.governance.leases import BudgetLeases, Cap, Refused, Ticket
 from orgate.governance.limits import Limiter
 from orgate.governance.pricing import PriceBook
 from orgate.routing.catalog import Catalog, ModelRoute
@@ -49,7 +49,7 @@ class Exchange:
     error_type: str | None = None
     attempts: int = 0
     attempt_log: list[dict[str, Any]] | None = None
-    ticket: Ticket | None = None  # this request's share of its key's budget lease
+    ticket: Ticket | None = None  # this request's share of the budget leases of its key, user and team
     prompt: bytes | None = None  # the request body, kept only when the operator turned prompt logging on
     disconnected: bool = False
     settled: bool = False
@@ -97,19 +97,19 @@ class Pipeline:
         ex.concurrency_held = bool(key.max_concurrency)
 
     async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int) -> int:
-        """Hold the worst-case cost against the key's budget; returns the max_tokens to send (lowered near
-        the limit so the worst case fits). Raises BudgetExhausted when nothing useful fits."""
+        """Hold the worst-case cost against the budget of the key, its user and its team; returns the
+        max_tokens to send (lowered near a limit so the worst case fits). Raises BudgetExhausted, naming the
+        level, when nothing useful fits."""
         key, route = ex.key, ex.route
         assert key is not None and route is not None
-        if key.budget_micros is None:
+        if not key.capped:
             return max_tokens
         b = budget.bound(raw, max_tokens, self.prices[route.public_id])
-        admitted = await self.leases.admit(key.id, key.budget_micros, b, budget.period_start(key.budget_period))
-        if admitted is None:
-            raise BudgetExhausted(
-                "Budget exhausted for this API key: its remaining budget cannot cover this request. "
-                "Contact your administrator to increase the budget."
-            )
+        caps = [Cap((x.level, x.id), x.budget_micros, budget.period_start(x.budget_period))  # type: ignore[arg-type]
+                for x in key.capped]
+        admitted = await self.leases.admit(caps, b)
+        if isinstance(admitted, Refused):
+            raise budget_exhausted(key, admitted.level)
         ex.ticket, max_tokens = admitted
         return max_tokens
 
@@ -155,7 +155,9 @@ class Pipeline:
             self._background(self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens))
         target = ex.target
         row = {
-            "ts_ms": now_ms(), "request_id": ex.request_id, "key_id": ex.key.id, "api": ex.api,
+            "ts_ms": now_ms(), "request_id": ex.request_id, "key_id": ex.key.id,
+            "user_id": ex.key.user.id if ex.key.user else None, "team_id": ex.key.team.id if ex.key.team else None,
+            "api": ex.api,
             "endpoint": ex.endpoint, "model": ex.model, "public_model": route.public_id if route else None,
             "provider": target.provider if target else None,
             "upstream_model": target.upstream_model if target else None,
@@ -165,7 +167,7 @@ class Pipeline:
             "attempts": ex.attempts, "attempt_log": orjson.dumps(ex.attempt_log).decode() if ex.attempt_log else None,
             "disconnected": ex.disconnected,
         }
-        self.writer.record(row, self.leases.settle(ex.ticket, ex.key.id, cost))
+        self.writer.record(row, self.leases.settle(ex.ticket, ex.key.refs, cost))
 
 
     def _background(self, coro: Any) -> None:

@@ -114,6 +114,23 @@ class Gateway:
 
         return self._run(go)
 
+    def create_account(self, level: str, **fields: Any) -> int:
+        """A user or team straight in the database (as the CLI would); returns its id."""
+        from orgate.store.accounts_repo import AccountsRepo
+
+        async def go(engine: Any) -> int:
+            return (await AccountsRepo(engine).create(level, **fields))["id"]
+
+        return self._run(go)
+
+    def update_account(self, level: str, ident: int, **fields: Any) -> None:
+        from orgate.store.accounts_repo import AccountsRepo
+
+        async def go(engine: Any) -> None:
+            await AccountsRepo(engine).update(level, ident, **fields)
+
+        self._run(go)
+
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         async def go(engine: Any) -> list[dict[str, Any]]:
             async with engine.connect() as conn:

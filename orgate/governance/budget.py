@@ -18,6 +18,7 @@ worst case fits the remainder; only a request whose input alone cannot fit is re
 from __future__ import annotations
 
 import calendar
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -65,11 +66,28 @@ def bound(raw: bytes, max_tokens: int, rates: Rates) -> CostBound:
     return CostBound(_ceil_div(tokens * input_rate_for(raw, rates), PER_MILLION), rates.output, max_tokens)
 
 
+_STARTS: dict[tuple[str, int], int] = {}
+
+
 def period_start(period: str, now: datetime | None = None) -> int:
-    """Start (ms since epoch, UTC, calendar-aligned) of the budget period containing `now`; 0 for none."""
+    """Start (ms since epoch, UTC, calendar-aligned) of the budget period containing `now`; 0 for none.
+
+    Every request asks this for each capped level (key, user, team): today's answers are remembered."""
     if period == "none":
         return 0
-    now = now or datetime.now(UTC)
+    if now is None:
+        t = time.time()
+        today = int(t // 86_400)
+        hit = _STARTS.get((period, today))
+        if hit is None:
+            if len(_STARTS) > 64:
+                _STARTS.clear()
+            hit = _STARTS[(period, today)] = _period_start(period, datetime.fromtimestamp(t, UTC))
+        return hit
+    return _period_start(period, now)
+
+
+def _period_start(period: str, now: datetime) -> int:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "daily":
         start = day

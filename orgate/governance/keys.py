@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from orgate.errors import AuthenticationFailed, NotFound, PermissionDenied
+from orgate.errors import AuthenticationFailed, BudgetExhausted, NotFound, PermissionDenied
 
 VISIBLE_CHARS = 12
 PERIODS = ("none", "daily", "weekly", "monthly")
@@ -40,6 +40,19 @@ def now_ms() -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Account:
+    """A user or a team as admission sees it: the rules it adds above its keys."""
+
+    level: str  # "user" | "team"
+    id: int
+    name: str
+    status: str
+    budget_micros: int | None
+    budget_period: str
+    allowed_models: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class KeyRecord:
     id: int
     name: str
@@ -54,6 +67,20 @@ class KeyRecord:
     rpm: int | None
     tpm: int | None
     max_concurrency: int | None
+    user: Account | None = None
+    team: Account | None = None
+    # Derived once per cached record, not per request: the key and whatever stands above it, in lock order
+    # (key, user, team); those of them with a budget; and the (level, id) every settlement charges.
+    levels: tuple[KeyRecord | Account, ...] = field(init=False, repr=False, compare=False)
+    capped: tuple[KeyRecord | Account, ...] = field(init=False, repr=False, compare=False)
+    refs: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
+    level: str = field(default="key", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        levels = tuple(x for x in (self, self.user, self.team) if x is not None)
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "capped", tuple(x for x in levels if x.budget_micros is not None))
+        object.__setattr__(self, "refs", tuple((x.level, x.id) for x in levels))
 
     def check_usable(self, now: int | None = None) -> None:
         """Refuse a key that exists but may not be used; the caller already matched its hash."""
@@ -63,17 +90,35 @@ class KeyRecord:
             raise PermissionDenied("API key disabled.")
         if self.expires_ms is not None and (now or now_ms()) >= self.expires_ms:
             raise PermissionDenied("API key expired.")
+        for acct in (self.user, self.team):
+            if acct is not None and acct.status != "active":
+                # the same answer a disabled key gets: the holder cannot fix it by retrying
+                raise PermissionDenied(f"API key's {acct.level} '{acct.name}' is disabled.")
 
     def check_model(self, public_id: str, requested: str, aliases: tuple[str, ...] = ()) -> None:
-        if self.allowed_models is None:
-            return
+        """Model access is the intersection of the key's, the user's and the team's allowlists."""
         names = {public_id, requested, *aliases}
-        if names.isdisjoint(self.allowed_models):
-            raise PermissionDenied(f"API key is not allowed to use model '{requested}'.")
+        for x in self.levels:
+            if x.allowed_models is not None and names.isdisjoint(x.allowed_models):
+                who = "API key" if x is self else f"API key's {x.level} '{x.name}'"
+                raise PermissionDenied(f"{who} is not allowed to use model '{requested}'.")
 
     def may_use(self, public_id: str) -> bool:
-        return self.allowed_models is None or public_id in self.allowed_models
+        return all(x.allowed_models is None or public_id in x.allowed_models for x in self.levels)
 
 
 def unknown_model(name: str) -> NotFound:
     return NotFound(f"model: '{name}' is not a model this gateway serves. GET /v1/models lists them.")
+
+
+def budget_exhausted(key: KeyRecord, level: str) -> BudgetExhausted:
+    """The refusal names the level whose remaining budget cannot cover the request."""
+    if level == "key":
+        who = "this API key"
+    else:
+        acct = key.user if level == "user" else key.team
+        who = f"the {level} '{acct.name if acct else '?'}' this API key belongs to"
+    return BudgetExhausted(
+        f"Budget exhausted for {who} ({level} budget): its remaining budget cannot cover this request. "
+        "Contact your administrator to increase the budget."
+    )

@@ -1,4 +1,4 @@
-"""Budget leases: the hard cap of every key, held without a database write per request.
+"""Budget leases: the hard cap of every key, user and team, held without a database write per request.
 
 Each instance holds, per key, a *lease*: an amount of the key's budget reserved in the database (one row in
 `reservations`, counted in `keys.reserved_micros`) by the same atomic conditional UPDATE that used to
@@ -16,13 +16,21 @@ being renewed and expires like any reservation.
 Near the limit a lease held by another instance can make a request wait for budget that is idle there: at
 most one chunk, for at most the hold time. The guarantee is unchanged; only how close to the last cent a
 key can spend while its traffic moves between instances.
+
+Users and teams are capped the same way: each level (key, user, team) with a budget has its own lease on
+its own row, and a request is admitted only when its worst case fits every level's lease. A lease of a
+user or team is shared by all of its keys' requests on this instance. Near a limit, the level that runs
+short lowers max_tokens for all; if nothing useful fits it, the refusal names that level. Leases are locked
+in the order key, user, team, so two requests never wait for each other's locks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,11 +38,22 @@ from orgate.governance import budget
 
 CHUNK_DIVISOR = 20
 
+Ref = tuple[str, int]  # ("key" | "user" | "team", id)
+
 
 class LeaseStore(Protocol):
-    async def grow_lease(self, key_id: int, lease_id: str, amount: int, period_start_ms: int) -> bool: ...
+    async def grow_lease(self, ref: Ref, lease_id: str, amount: int, period_start_ms: int) -> bool: ...
 
-    async def remaining(self, key_id: int, period_start_ms: int) -> tuple[int | None, int, int]: ...
+    async def remaining(self, ref: Ref, period_start_ms: int) -> tuple[int | None, int, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """One level's budget as admission needs it."""
+
+    ref: Ref
+    budget_micros: int
+    period_start_ms: int
 
 
 @dataclass(slots=True)
@@ -48,21 +67,27 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """One admitted request's share of a lease."""
+    """One admitted request's share of the lease of each capped level: ((ref, lease id), ...)."""
 
-    key_id: int
-    lease_id: str
+    parts: tuple[tuple[Ref, str], ...]
     bound: int
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """Settlement instructions for the store: cost becomes spend, `released` leaves the lease."""
+    """Settlement instructions for the store: cost becomes the level's spend, `released` leaves its lease."""
 
-    key_id: int
+    ref: Ref
     lease_id: str | None
     cost: int
     released: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing useful fits this level's remaining budget."""
+
+    level: str
 
 
 class BudgetLeases:
@@ -70,77 +95,108 @@ class BudgetLeases:
         self.store = store
         self.instance_id = instance_id
         self.hold_seconds = hold_seconds
-        self._leases: dict[int, Lease] = {}
+        self._leases: dict[Ref, Lease] = {}
         self._ids = itertools.count(1)
 
-    def _new_id(self, key_id: int) -> str:
-        return f"{self.instance_id[:16]}:{key_id}:{next(self._ids)}"
+    def _new_id(self, ref: Ref) -> str:
+        return f"{self.instance_id[:16]}:{ref[0][0]}{ref[1]}:{next(self._ids)}"
 
-    def _lease(self, key_id: int) -> Lease:
-        lease = self._leases.get(key_id)
+    def _lease(self, ref: Ref) -> Lease:
+        lease = self._leases.get(ref)
         if lease is None:
-            lease = self._leases[key_id] = Lease(self._new_id(key_id))
+            lease = self._leases[ref] = Lease(self._new_id(ref))
         return lease
 
-    async def admit(self, key_id: int, budget_micros: int, bound: budget.CostBound,
-                    period_start_ms: int) -> tuple[Ticket, int] | None:
-        """Admit a request whose worst case is `bound`; returns its ticket and the max_tokens to send."""
-        lease = self._lease(key_id)
-        if lease.in_flight + bound.total <= lease.held:  # the common case: no database at all
-            return self._take(lease, key_id, bound.total), bound.max_tokens
-        async with lease.lock:  # one growth per key at a time; others wait and then fit in memory
-            if lease.in_flight + bound.total <= lease.held:
-                return self._take(lease, key_id, bound.total), bound.max_tokens
-            need = lease.in_flight + bound.total - lease.held
-            for amount in dict.fromkeys((max(need, budget_micros // CHUNK_DIVISOR), need)):
-                if await self.store.grow_lease(key_id, lease.id, amount, period_start_ms):
-                    lease.held += amount
-                    return self._take(lease, key_id, bound.total), bound.max_tokens
-            return await self._fit(lease, key_id, bound, period_start_ms)
+    async def admit(self, caps: Sequence[Cap], bound: budget.CostBound) -> tuple[Ticket, int] | Refused:
+        """Admit a request whose worst case is `bound` on every capped level (key, user, team order);
+        returns its ticket and the max_tokens to send, or which level refused."""
+        leases = [self._lease(c.ref) for c in caps]
+        total = bound.total
+        if all(lease.in_flight + total <= lease.held for lease in leases):  # the common case: no database
+            for lease in leases:
+                lease.in_flight += total
+            return self._ticket(caps, leases, total), bound.max_tokens
+        async with contextlib.AsyncExitStack() as stack:
+            for lease in leases:  # one growth per level at a time; others wait and then fit in memory
+                await stack.enter_async_context(lease.lock)
+            b = bound
+            for i, (cap, lease) in enumerate(zip(caps, leases, strict=True)):
+                # Each level takes its share as soon as it holds it (no await between the check and the
+                # take), so requests admitted in memory meanwhile can never push in-flight past the lease.
+                smaller = await self._cover(cap, lease, b)
+                for earlier in leases[:i]:  # give back what the levels before took beyond the new bound
+                    earlier.in_flight -= b.total - (smaller.total if smaller is not None else 0)
+                if smaller is None:
+                    return Refused(cap.ref[0])
+                b = smaller
+            return self._ticket(caps, leases, b.total), b.max_tokens
 
-    async def _fit(self, lease: Lease, key_id: int, bound: budget.CostBound,
-                   period_start_ms: int) -> tuple[Ticket, int] | None:
+    async def _cover(self, cap: Cap, lease: Lease, b: budget.CostBound) -> budget.CostBound | None:
+        """Take `b` from this level's lease, growing it a chunk at a time; near the limit a smaller `b`."""
+        while lease.in_flight + b.total > lease.held:
+            need = lease.in_flight + b.total - lease.held
+            for amount in dict.fromkeys((max(need, cap.budget_micros // CHUNK_DIVISOR), need)):
+                if await self.store.grow_lease(cap.ref, lease.id, amount, cap.period_start_ms):
+                    lease.held += amount
+                    break
+            else:
+                return await self._fit(cap, lease, b)
+        lease.in_flight += b.total
+        return b
+
+    async def _fit(self, cap: Cap, lease: Lease, b: budget.CostBound) -> budget.CostBound | None:
         """Near the limit: lower max_tokens until the worst case fits what is left, or give up."""
         for _ in range(3):
-            limit, spent, reserved = await self.store.remaining(key_id, period_start_ms)
+            limit, spent, reserved = await self.store.remaining(cap.ref, cap.period_start_ms)
             free = (limit or 0) - spent - reserved + (lease.held - lease.in_flight)
-            fit = bound.fit_max_tokens(free)
+            fit = b.fit_max_tokens(free)
             if fit is None:
                 return None
-            smaller = budget.CostBound(bound.input_micros, bound.output_rate, fit)
+            smaller = budget.CostBound(b.input_micros, b.output_rate, fit)
             need = lease.in_flight + smaller.total - lease.held
-            if need <= 0 or await self.store.grow_lease(key_id, lease.id, need, period_start_ms):
-                lease.held += max(need, 0)
-                return self._take(lease, key_id, smaller.total), fit
+            if need > 0 and await self.store.grow_lease(cap.ref, lease.id, need, cap.period_start_ms):
+                lease.held += need
+            if lease.in_flight + smaller.total <= lease.held:
+                lease.in_flight += smaller.total
+                return smaller
         return None
 
     @staticmethod
-    def _take(lease: Lease, key_id: int, amount: int) -> Ticket:
-        lease.in_flight += amount
-        return Ticket(key_id, lease.id, amount)
+    def _ticket(caps: Sequence[Cap], leases: list[Lease], amount: int) -> Ticket:
+        return Ticket(tuple((c.ref, lease.id) for c, lease in zip(caps, leases, strict=True)), amount)
 
-    def settle(self, ticket: Ticket | None, key_id: int, cost: int) -> Release | None:
-        """The request is over: its bound leaves in-flight, its cost leaves the lease as spend."""
-        if ticket is None:
-            return Release(key_id, None, cost, 0) if cost else None
-        lease = self._leases.get(ticket.key_id)
-        if lease is None or lease.id != ticket.lease_id:
-            return Release(key_id, None, cost, 0)  # the lease was swept meanwhile: spend only
-        lease.in_flight -= ticket.bound
-        released = max(0, min(cost, lease.held - lease.in_flight))
-        lease.held -= released
-        if lease.in_flight == 0:
-            lease.idle_since = time.monotonic()
-        return Release(key_id, ticket.lease_id, cost, released)
+    def settle(self, ticket: Ticket | None, refs: Sequence[Ref], cost: int) -> list[Release]:
+        """The request is over: its bound leaves in-flight on each capped level, and its cost becomes the
+        spend of every level it belongs to (`refs`: key, user, team), capped or not."""
+        held = dict(ticket.parts) if ticket is not None else {}
+        out: list[Release] = []
+        for ref in refs:
+            lease_id = held.get(ref)
+            if lease_id is None:
+                if cost:
+                    out.append(Release(ref, None, cost, 0))
+                continue
+            lease = self._leases.get(ref)
+            if lease is None or lease.id != lease_id:
+                out.append(Release(ref, None, cost, 0))  # the lease was swept meanwhile: spend only
+                continue
+            assert ticket is not None
+            lease.in_flight -= ticket.bound
+            released = max(0, min(cost, lease.held - lease.in_flight))
+            lease.held -= released
+            if lease.in_flight == 0:
+                lease.idle_since = time.monotonic()
+            out.append(Release(ref, lease_id, cost, released))
+        return out
 
-    def idle(self, now: float | None = None) -> list[tuple[int, str]]:
-        """Leases idle past the hold time: returned to the key (a fresh lease id is used next time)."""
+    def idle(self, now: float | None = None) -> list[tuple[Ref, str]]:
+        """Leases idle past the hold time: returned to their level (a fresh lease id is used next time)."""
         now = time.monotonic() if now is None else now
-        out: list[tuple[int, str]] = []
-        for key_id, lease in self._leases.items():
+        out: list[tuple[Ref, str]] = []
+        for ref, lease in self._leases.items():
             if lease.in_flight == 0 and lease.held > 0 and now - lease.idle_since >= self.hold_seconds \
                     and not lease.lock.locked():
-                out.append((key_id, lease.id))
+                out.append((ref, lease.id))
                 lease.held = 0
-                lease.id = self._new_id(key_id)
+                lease.id = self._new_id(ref)
         return out

@@ -1,10 +1,14 @@
-"""Atomic budget leases and batched settlement in SQL (SQLite and PostgreSQL alike).
+"""Atomic budget leases and batched settlement in SQL (SQLite and PostgreSQL alike), for keys, users and teams.
 
 Growing a lease (governance/leases.py) is one conditional UPDATE: it succeeds only if
 spent + reserved + amount <= budget, and it rolls a calendar period over in the same statement, so two
 instances sharing a database can never both take the last dollar. Settlement and ledger rows are written by
 the ledger writer in batches (off the request path); a lease row lives until given back or until it expires
 (its instance stopped renewing it), and expired rows are swept by any instance.
+
+The three levels live in three tables with the same budget columns; a lease row says its level. Rows are
+locked in the order keys, users, teams (ids ascending within each), then reservations, in every
+transaction that touches more than one, so PostgreSQL never deadlocks on them.
 """
 
 from __future__ import annotations
@@ -16,28 +20,34 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
-from orgate.governance.leases import Release
-from orgate.store.schema import keys, ledger, reservations, usage_daily
+from orgate.governance.leases import Ref, Release
+from orgate.store.schema import keys, ledger, reservations, teams, usage_daily, users
 
 DAY_MS = 86_400_000
 ROLLUP_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
                "cache_write_1h_tokens", "cost_micros", "cache_savings_micros")
-ROLLUP_KEY = ("day_ms", "key_id", "public_model", "provider", "api")
+ROLLUP_KEY = ("day_ms", "key_id", "user_id", "team_id", "public_model", "provider", "api")
+TABLES = {"key": keys, "user": users, "team": teams}  # in lock order
 
 
-async def _lock_keys(conn: Any, key_ids: set[int]) -> None:
-    """Row locks on these keys, in id order (PostgreSQL; SQLite's write lock already covers the database)."""
-    if key_ids and conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(keys.c.id).where(keys.c.id.in_(sorted(key_ids)))
-                           .order_by(keys.c.id).with_for_update())
+async def _lock(conn: Any, refs: set[Ref]) -> None:
+    """Row locks on these keys, users and teams, in lock order (PostgreSQL; SQLite's write lock already
+    covers the database)."""
+    if not refs or conn.dialect.name != "postgresql":
+        return
+    for level, table in TABLES.items():
+        ids = sorted(i for lv, i in refs if lv == level)
+        if ids:
+            await conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
+                               .with_for_update())
 
 
 async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """Fold a batch into usage_daily with one upsert per (day, key, model, provider, api)."""
+    """Fold a batch into usage_daily with one upsert per (day, key, user, team, model, provider, api)."""
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
-        ident = (r["ts_ms"] // DAY_MS * DAY_MS, r["key_id"], r.get("public_model") or "", r.get("provider") or "",
-                 r["api"])
+        ident = (r["ts_ms"] // DAY_MS * DAY_MS, r["key_id"], r.get("user_id") or 0, r.get("team_id") or 0,
+                 r.get("public_model") or "", r.get("provider") or "", r["api"])
         a = acc.get(ident)
         if a is None:
             a = acc[ident] = {**dict(zip(ROLLUP_KEY, ident, strict=True)), "requests": 0, "errors": 0,
@@ -64,21 +74,24 @@ class BudgetRepo:
         self.instance_id = instance_id
         self.ttl_ms = reservation_ttl_ms
 
-    async def grow_lease(self, key_id: int, lease_id: str, amount: int, period_start_ms: int) -> bool:
-        """Add `amount` micro-USD to this instance's lease on the key's budget; False when it does not fit."""
-        rolled = keys.c.period_start_ms < period_start_ms
-        spent_now = sa.case((rolled, 0), else_=keys.c.spent_micros)
+    async def grow_lease(self, ref: Ref, lease_id: str, amount: int, period_start_ms: int) -> bool:
+        """Add `amount` micro-USD to this instance's lease on a key's, user's or team's budget; False when it
+        does not fit."""
+        level, ident = ref
+        t = TABLES[level]
+        rolled = t.c.period_start_ms < period_start_ms
+        spent_now = sa.case((rolled, 0), else_=t.c.spent_micros)
         stmt = (
-            keys.update()
+            t.update()
             .where(
-                keys.c.id == key_id,
-                keys.c.budget_micros.is_not(None),
-                spent_now + keys.c.reserved_micros + amount <= keys.c.budget_micros,
+                t.c.id == ident,
+                t.c.budget_micros.is_not(None),
+                spent_now + t.c.reserved_micros + amount <= t.c.budget_micros,
             )
             .values(
                 spent_micros=spent_now,
-                period_start_ms=sa.case((rolled, period_start_ms), else_=keys.c.period_start_ms),
-                reserved_micros=keys.c.reserved_micros + amount,
+                period_start_ms=sa.case((rolled, period_start_ms), else_=t.c.period_start_ms),
+                reserved_micros=t.c.reserved_micros + amount,
             )
         )
         expires = now_ms() + self.ttl_ms
@@ -91,36 +104,36 @@ class BudgetRepo:
             )
             if grown.rowcount == 0:
                 await conn.execute(reservations.insert().values(
-                    id=lease_id, key_id=key_id, instance_id=self.instance_id, amount_micros=amount,
+                    id=lease_id, key_id=ident, level=level, instance_id=self.instance_id, amount_micros=amount,
                     expires_ms=expires,
                 ))
         return True
 
-    async def remaining(self, key_id: int, period_start_ms: int) -> tuple[int | None, int, int]:
+    async def remaining(self, ref: Ref, period_start_ms: int) -> tuple[int | None, int, int]:
         """(budget, spent in the current period, reserved) as stored now."""
+        t = TABLES[ref[0]]
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(keys.c.budget_micros, keys.c.spent_micros,
-                                                keys.c.reserved_micros, keys.c.period_start_ms)
-                                      .where(keys.c.id == key_id))).one()
+            row = (await conn.execute(sa.select(t.c.budget_micros, t.c.spent_micros, t.c.reserved_micros,
+                                                t.c.period_start_ms).where(t.c.id == ref[1]))).one()
         spent = 0 if row.period_start_ms < period_start_ms else row.spent_micros
         return row.budget_micros, spent, row.reserved_micros
 
     async def flush(self, rows: list[dict[str, Any]], releases: list[Release],
-                    returned: list[tuple[int, str]] = ()) -> None:  # type: ignore[assignment]
-        """One transaction: ledger rows and daily rollups in; settled costs moved from leases to spend;
-        idle leases given back. A lease row already swept (expired) was released by the sweeper, so only
-        the spend is added for it."""
+                    returned: list[tuple[Ref, str]] = ()) -> None:  # type: ignore[assignment]
+        """One transaction: ledger rows and daily rollups in; settled costs moved from leases to the spend
+        of every level (key, user, team) at once; idle leases given back. A lease row already swept
+        (expired) was released by the sweeper, so only the spend is added for it."""
         async with self.engine.begin() as conn:
-            # Lock order everywhere is keys, then reservations (as grow_lease takes them): without it a
-            # flush and a lease growth of the same key deadlock on PostgreSQL.
-            await _lock_keys(conn, {r.key_id for r in releases} | {k for k, _ in returned})
+            # Lock order everywhere is keys, users, teams, then reservations (as grow_lease takes them):
+            # without it a flush and a lease growth of the same row deadlock on PostgreSQL.
+            await _lock(conn, {r.ref for r in releases} | {ref for ref, _ in returned})
             if rows:
                 await conn.execute(ledger.insert(), rows)
                 await _add_to_rollup(conn, rows)
-            freed: dict[int, int] = defaultdict(int)
-            spent: dict[int, int] = defaultdict(int)
+            freed: dict[Ref, int] = defaultdict(int)
+            spent: dict[Ref, int] = defaultdict(int)
             for r in releases:
-                spent[r.key_id] += r.cost
+                spent[r.ref] += r.cost
                 if r.lease_id is None or not r.released:
                     continue
                 left = (await conn.execute(
@@ -129,42 +142,34 @@ class BudgetRepo:
                     .returning(reservations.c.amount_micros)
                 )).scalar()
                 if left is not None:
-                    freed[r.key_id] += r.released
-            for key_id, lease_id in returned:
+                    freed[r.ref] += r.released
+            for ref, lease_id in returned:
                 amt = (await conn.execute(
                     reservations.delete().where(reservations.c.id == lease_id).returning(reservations.c.amount_micros)
                 )).scalar()
                 if amt:
-                    freed[key_id] += amt
-            for key_id in sorted(spent.keys() | freed.keys()):  # fixed order: no deadlocks on PG
-                await conn.execute(
-                    keys.update().where(keys.c.id == key_id).values(
-                        spent_micros=keys.c.spent_micros + spent[key_id],
-                        total_spent_micros=keys.c.total_spent_micros + spent[key_id],
-                        reserved_micros=keys.c.reserved_micros - freed[key_id],
-                    )
-                )
+                    freed[ref] += amt
+            await _apply(conn, spent, freed)
 
     async def sweep_expired(self) -> int:
         """Release reservations whose instance stopped renewing them (crashed); returns how many."""
         cutoff = now_ms()
         async with self.engine.begin() as conn:
             expired = (await conn.execute(
-                sa.select(reservations.c.key_id).where(reservations.c.expires_ms < cutoff).distinct()
-            )).scalars().all()
+                sa.select(reservations.c.level, reservations.c.key_id).where(reservations.c.expires_ms < cutoff)
+                .distinct()
+            )).all()
             if not expired:
                 return 0
-            await _lock_keys(conn, set(expired))
+            await _lock(conn, {(lv, i) for lv, i in expired})
             gone = (await conn.execute(
                 reservations.delete().where(reservations.c.expires_ms < cutoff)
-                .returning(reservations.c.key_id, reservations.c.amount_micros)
+                .returning(reservations.c.level, reservations.c.key_id, reservations.c.amount_micros)
             )).all()
-            per_key: dict[int, int] = defaultdict(int)
-            for key_id, amt in gone:
-                per_key[key_id] += amt
-            for key_id in sorted(per_key):
-                await conn.execute(keys.update().where(keys.c.id == key_id)
-                                   .values(reserved_micros=keys.c.reserved_micros - per_key[key_id]))
+            freed: dict[Ref, int] = defaultdict(int)
+            for level, ident, amt in gone:
+                freed[(level, ident)] += amt
+            await _apply(conn, {}, freed)
         return len(gone)
 
     async def renew(self) -> None:
@@ -172,3 +177,14 @@ class BudgetRepo:
         async with self.engine.begin() as conn:
             await conn.execute(reservations.update().where(reservations.c.instance_id == self.instance_id)
                                .values(expires_ms=now_ms() + self.ttl_ms))
+
+
+async def _apply(conn: Any, spent: dict[Ref, int], freed: dict[Ref, int]) -> None:
+    """Add spend and take freed lease amounts off `reserved`, row by row in lock order."""
+    order = {level: i for i, level in enumerate(TABLES)}
+    for ref in sorted(spent.keys() | freed.keys(), key=lambda r: (order[r[0]], r[1])):  # no deadlocks on PG
+        t, cost = TABLES[ref[0]], spent.get(ref, 0)
+        await conn.execute(t.update().where(t.c.id == ref[1]).values(
+            spent_micros=t.c.spent_micros + cost, total_spent_micros=t.c.total_spent_micros + cost,
+            reserved_micros=t.c.reserved_micros - freed.get(ref, 0),
+        ))

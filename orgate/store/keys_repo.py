@@ -9,21 +9,43 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.budget import period_start
-from orgate.governance.keys import KeyRecord, generate, hash_key, now_ms, visible_prefix
-from orgate.store.schema import keys
+from orgate.governance.keys import Account, KeyRecord, generate, hash_key, now_ms, visible_prefix
+from orgate.store.schema import keys, teams, users
 
 UPDATABLE = ("name", "budget_micros", "budget_period", "expires_ms", "allowed_models", "rpm", "tpm",
-             "max_concurrency", "status")
+             "max_concurrency", "status", "user_id", "team_id")
+ACCOUNT_COLS = ("id", "name", "status", "budget_micros", "budget_period", "allowed_models")
+
+
+def _allowed(raw: str | None) -> frozenset[str] | None:
+    return frozenset(orjson.loads(raw)) if raw else None
+
+
+def _account(level: str, row: Any) -> Account | None:
+    m = row._mapping
+    if m[f"{level}_id_"] is None:
+        return None
+    return Account(level, m[f"{level}_id_"], m[f"{level}_name"], m[f"{level}_status"], m[f"{level}_budget_micros"],
+                   m[f"{level}_budget_period"], _allowed(m[f"{level}_allowed_models"]))
 
 
 def _record(row: Any) -> KeyRecord:
-    allowed = orjson.loads(row.allowed_models) if row.allowed_models else None
     return KeyRecord(
         id=row.id, name=row.name, prefix=row.prefix, hash=row.hash, status=row.status,
         created_ms=row.created_ms, expires_ms=row.expires_ms, budget_micros=row.budget_micros,
-        budget_period=row.budget_period, allowed_models=frozenset(allowed) if allowed is not None else None,
+        budget_period=row.budget_period, allowed_models=_allowed(row.allowed_models),
         rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency,
+        user=_account("user", row), team=_account("team", row),
     )
+
+
+def _with_accounts() -> Any:
+    """A key with its user and team (what admission needs of them), in one query."""
+    cols = [*keys.c]
+    for level, t in (("user", users), ("team", teams)):
+        cols += [t.c[c].label(f"{level}_{c}" + ("_" if c == "id" else "")) for c in ACCOUNT_COLS]
+    return (sa.select(*cols).select_from(keys.outerjoin(users, users.c.id == keys.c.user_id)
+                                         .outerjoin(teams, teams.c.id == keys.c.team_id)))
 
 
 def public_row(row: Any) -> dict[str, Any]:
@@ -61,7 +83,7 @@ class KeysRepo:
 
     async def by_hash(self, key_hash: str) -> KeyRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(keys).where(keys.c.hash == key_hash))).first()
+            row = (await conn.execute(_with_accounts().where(keys.c.hash == key_hash))).first()
         return _record(row) if row else None
 
     async def get(self, key_id: int) -> dict[str, Any] | None:
@@ -119,7 +141,10 @@ class KeysRepo:
             rows = (await conn.execute(sa.select(keys).where(sa.or_(*conds), keys.c.status != "deleted"))).all()
         return public_row(rows[0]) if len(rows) == 1 else None
 
-    async def last_change(self) -> int:
+    async def last_change(self) -> tuple[int, int, int]:
+        """The newest change to any key, user or team: cached key records carry all three."""
+        q = sa.select(*[sa.select(sa.func.coalesce(sa.func.max(t.c.updated_ms), 0)).scalar_subquery()
+                        for t in (keys, users, teams)])
         async with self.engine.connect() as conn:
-            v = (await conn.execute(sa.select(sa.func.max(keys.c.updated_ms)))).scalar()
-        return int(v or 0)
+            row = (await conn.execute(q)).one()
+        return (int(row[0]), int(row[1]), int(row[2]))

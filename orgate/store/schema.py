@@ -31,6 +31,60 @@ keys = sa.Table(
     sa.Column("tpm", sa.Integer, nullable=True),
     sa.Column("max_concurrency", sa.Integer, nullable=True),
     sa.Column("updated_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("user_id", sa.Integer, nullable=True),  # the person the key belongs to; NULL: nobody
+    sa.Column("team_id", sa.Integer, nullable=True),  # the team the key charges; NULL: none
+    sa.Index("ix_keys_user", "user_id"),
+    sa.Index("ix_keys_team", "team_id"),
+)
+
+
+def _account_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+    """What users and teams share with keys: status, a budget held like a key's, allowlist, limits."""
+    return [
+        sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # active|disabled
+        sa.Column("budget_micros", sa.BigInteger, nullable=True),
+        sa.Column("budget_period", sa.String(16), nullable=False, server_default="none"),
+        sa.Column("period_start_ms", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("spent_micros", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("reserved_micros", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("total_spent_micros", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("allowed_models", sa.Text, nullable=True),  # JSON list; NULL: every model
+        sa.Column("rpm", sa.Integer, nullable=True),
+        sa.Column("tpm", sa.Integer, nullable=True),
+        sa.Column("metadata", sa.Text, nullable=True),  # JSON object, the operator's own labels
+        sa.Column("created_ms", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("updated_ms", sa.BigInteger, nullable=False, server_default="0"),
+    ]
+
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    *_account_columns(),
+)
+
+# People. `external_id` is the subject an identity provider knows them by (single sign-on), when there is one.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=True, unique=True),
+    sa.Column("external_id", sa.String(255), nullable=True, unique=True),
+    sa.Column("default_team_id", sa.Integer, nullable=True),
+    *_account_columns(),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("team_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.PrimaryKeyConstraint("team_id", "user_id"),
+    sa.Index("ix_team_members_user", "user_id"),
 )
 
 # Budget held by requests in flight. A row outlives its instance only until expires_ms: the sweeper of any
@@ -39,8 +93,9 @@ reservations = sa.Table(
     "reservations",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=False),  # the id of the key, user or team, by `level`
     sa.Column("instance_id", sa.String(40), nullable=False),
+    sa.Column("level", sa.String(8), nullable=False, server_default="key"),  # key | user | team
     sa.Column("amount_micros", sa.BigInteger, nullable=False),
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
     sa.Index("ix_reservations_expires", "expires_ms"),
@@ -54,6 +109,8 @@ ledger = sa.Table(
     sa.Column("ts_ms", sa.BigInteger, nullable=False),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("key_id", sa.Integer, nullable=True),
+    sa.Column("user_id", sa.Integer, nullable=True),  # the key's user and team when the request ran
+    sa.Column("team_id", sa.Integer, nullable=True),
     sa.Column("api", sa.String(24), nullable=False),  # anthropic | openai-chat | openai-responses
     sa.Column("endpoint", sa.String(40), nullable=False, server_default="messages"),
     sa.Column("model", sa.String(200), nullable=True),  # as the client asked
@@ -77,10 +134,12 @@ ledger = sa.Table(
     sa.Column("disconnected", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_ledger_key_ts", "key_id", "ts_ms"),
     sa.Index("ix_ledger_ts", "ts_ms"),
+    sa.Index("ix_ledger_user_ts", "user_id", "ts_ms"),
+    sa.Index("ix_ledger_team_ts", "team_id", "ts_ms"),
 )
 
 
-# Per-day totals by (key, model, provider, api), kept by the ledger writer in the same transaction as the
+# Per-day totals by (key, user, team, model, provider, api); user_id / team_id 0 when the key had none, kept by the ledger writer in the same transaction as the
 # rows it adds. Console and /usage aggregates over whole days read this instead of scanning a million
 # ledger rows (an overview went from ~6 s to milliseconds).
 usage_daily = sa.Table(
@@ -88,6 +147,8 @@ usage_daily = sa.Table(
     metadata,
     sa.Column("day_ms", sa.BigInteger, nullable=False),
     sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("team_id", sa.Integer, nullable=False, server_default="0"),
     sa.Column("public_model", sa.String(200), nullable=False, server_default=""),
     sa.Column("provider", sa.String(64), nullable=False, server_default=""),
     sa.Column("api", sa.String(24), nullable=False),
@@ -96,6 +157,8 @@ usage_daily = sa.Table(
     *[sa.Column(c, sa.BigInteger, nullable=False, server_default="0") for c in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
         "cost_micros", "cache_savings_micros")],
-    sa.PrimaryKeyConstraint("day_ms", "key_id", "public_model", "provider", "api"),
+    sa.PrimaryKeyConstraint("day_ms", "key_id", "user_id", "team_id", "public_model", "provider", "api"),
     sa.Index("ix_usage_daily_key_day", "key_id", "day_ms"),
+    sa.Index("ix_usage_daily_team_day", "team_id", "day_ms"),
+    sa.Index("ix_usage_daily_user_day", "user_id", "day_ms"),
 )

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from orgate.config import Settings
-from orgate.governance.leases import BudgetLeases, Release
+from orgate.governance.leases import BudgetLeases, Ref, Release
 from orgate.store.budget_repo import BudgetRepo
 
 log = logging.getLogger("orgate.ledger")
@@ -29,17 +29,16 @@ class LedgerWriter:
         self.renew_every_s = min(60.0, settings.budgets.reservation_ttl_seconds / 3)
         self._rows: list[dict[str, Any]] = []
         self._releases: list[Release] = []
-        self._returned: list[tuple[int, str]] = []
+        self._returned: list[tuple[Ref, str]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.flushed_rows = 0
 
-    def record(self, row: dict[str, Any], release: Release | None) -> None:
+    def record(self, row: dict[str, Any], releases: list[Release]) -> None:
         if self.enabled:
             self._rows.append(row)
-        if release is not None:
-            self._releases.append(release)
+        self._releases.extend(releases)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
 

@@ -57,15 +57,15 @@ async def test_reservations_hold_the_cap_under_concurrency(engine):
     repo = KeysRepo(engine)
     _, row = await repo.create(prefix="sk-ant-", name="cap", budget_micros=10_000)
     budgets = BudgetRepo(engine, "inst-a", 60_000)
-    results = await asyncio.gather(*[budgets.grow_lease(row["id"], f"lease-{i}", 1_000, 0) for i in range(40)])
+    results = await asyncio.gather(*[budgets.grow_lease(("key", row["id"]), f"lease-{i}", 1_000, 0) for i in range(40)])
     granted = [f"lease-{i}" for i, ok in enumerate(results) if ok]
     assert len(granted) == 10  # exactly what fits, however the 40 attempts interleave
-    limit, spent, reserved = await budgets.remaining(row["id"], 0)
+    limit, spent, reserved = await budgets.remaining(("key", row["id"]), 0)
     assert (limit, spent, reserved) == (10_000, 0, 10_000)
     # Settling moves the actual cost from the lease to spend; giving the leases back frees the rest.
-    await budgets.flush([_row(row["id"], 400)], [Release(row["id"], lid, 400, 400) for lid in granted],
-                        [(row["id"], lid) for lid in granted])
-    limit, spent, reserved = await budgets.remaining(row["id"], 0)
+    await budgets.flush([_row(row["id"], 400)], [Release(("key", row["id"]), lid, 400, 400) for lid in granted],
+                        [(("key", row["id"]), lid) for lid in granted])
+    limit, spent, reserved = await budgets.remaining(("key", row["id"]), 0)
     assert (spent, reserved) == (4_000, 0)
     rows = await LedgerRepo(engine).page(key_id=row["id"])
     assert len(rows) == 1 and rows[0]["cost_micros"] == 400
@@ -75,12 +75,12 @@ async def test_settlement_after_sweep_does_not_double_release(engine):
     repo = KeysRepo(engine)
     _, row = await repo.create(prefix="sk-ant-", name="sweep", budget_micros=10_000)
     budgets = BudgetRepo(engine, "inst-b", 1)  # expires after 1 ms
-    assert await budgets.grow_lease(row["id"], "lease-b", 3_000, 0)
+    assert await budgets.grow_lease(("key", row["id"]), "lease-b", 3_000, 0)
     await asyncio.sleep(0.01)
     assert await budgets.sweep_expired() >= 1
-    assert (await budgets.remaining(row["id"], 0))[2] == 0
-    await budgets.flush([], [Release(row["id"], "lease-b", 700, 700)], [(row["id"], "lease-b")])
-    assert await budgets.remaining(row["id"], 0) == (10_000, 700, 0)
+    assert (await budgets.remaining(("key", row["id"]), 0))[2] == 0
+    await budgets.flush([], [Release(("key", row["id"]), "lease-b", 700, 700)], [(("key", row["id"]), "lease-b")])
+    assert await budgets.remaining(("key", row["id"]), 0) == (10_000, 700, 0)
 
 
 async def test_period_rolls_over_atomically(engine):
@@ -91,11 +91,11 @@ async def test_period_rolls_over_atomically(engine):
     yesterday = today - 86_400_000
     async with engine.begin() as conn:  # the key's current period started yesterday
         await conn.execute(keys.update().where(keys.c.id == row["id"]).values(period_start_ms=yesterday))
-    assert await budgets.grow_lease(row["id"], "l1", 900, yesterday)
-    await budgets.flush([], [Release(row["id"], "l1", 900, 900)], [(row["id"], "l1")])
-    assert not await budgets.grow_lease(row["id"], "l2", 200, yesterday)  # yesterday's budget is spent
-    assert await budgets.grow_lease(row["id"], "l3", 200, today)  # a new day starts from zero
-    assert (await budgets.remaining(row["id"], today))[1] == 0
+    assert await budgets.grow_lease(("key", row["id"]), "l1", 900, yesterday)
+    await budgets.flush([], [Release(("key", row["id"]), "l1", 900, 900)], [(("key", row["id"]), "l1")])
+    assert not await budgets.grow_lease(("key", row["id"]), "l2", 200, yesterday)  # yesterday's budget is spent
+    assert await budgets.grow_lease(("key", row["id"]), "l3", 200, today)  # a new day starts from zero
+    assert (await budgets.remaining(("key", row["id"]), today))[1] == 0
 
 
 async def test_ledger_summaries(engine):
@@ -103,7 +103,7 @@ async def test_ledger_summaries(engine):
     _, row = await repo.create(prefix="sk-ant-", name="sum")
     budgets = BudgetRepo(engine, "inst-d", 60_000)
     await budgets.flush([_row(row["id"], 100), _row(row["id"], 250, status=529, error_type="overloaded_error")],
-                        [Release(row["id"], None, 350, 0)])
+                        [Release(("key", row["id"]), None, 350, 0)])
     ledger = LedgerRepo(engine)
     s = await ledger.summary(row["id"])
     assert (s["requests"], s["cost_micros"], s["errors"]) == (2, 350, 1)
