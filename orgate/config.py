@@ -26,6 +26,15 @@ class ConfigError(Exception):
     """Config that cannot run; the message lists every problem found, one per line."""
 
 
+class LongPromptPrice(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    above_prompt_tokens: int
+    input: float | str
+    output: float | str
+    cache_write_5m: float | str | None = None
+    cache_write_1h: float | str | None = None
+    cache_read: float | str | None = None
+
+
 class Price(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """USD per million tokens, as decimal strings or numbers; converted to exact micro-USD by pricing."""
 
@@ -34,6 +43,10 @@ class Price(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cache_write_5m: float | str | None = None
     cache_write_1h: float | str | None = None
     cache_read: float | str | None = None
+    # A higher tier for long prompts (Haiku 5.5 above 100k tokens; the 1M-context beta above 200k): when a
+    # request's prompt (input + cache reads + cache writes) exceeds `above_prompt_tokens`, every token of
+    # it, output included, is billed at these rates.
+    long_prompt: LongPromptPrice | None = None
 
 
 class Deployment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -135,6 +148,14 @@ class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     flush_interval_seconds: float = 0.5
 
 
+class UnknownModelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What happens to a model id the catalog does not list but whose family it knows (routing/families.py)."""
+
+    policy: str = "forward"  # forward | newest | refuse
+    provider: str = "anthropic"  # where `forward` sends the id; must be an anthropic-type provider
+    families: list[str] = msgspec.field(default_factory=lambda: ["opus", "sonnet", "haiku"])
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./data"
     database_url: str | None = None  # default: sqlite in data_dir
@@ -150,6 +171,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     caching: CacheSettings = CacheSettings()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelEntry] = {}
+    unknown_models: UnknownModelSettings = UnknownModelSettings()
 
     @property
     def db_url(self) -> str:
@@ -290,6 +312,11 @@ def validate(s: Settings) -> list[str]:
         for i, d in enumerate(deps):
             if d.provider not in s.providers:
                 problems.append(f"models.{mid}.deployments[{i}].provider: '{d.provider}' is not configured")
+    if s.unknown_models.policy not in ("forward", "newest", "refuse"):
+        problems.append("unknown_models.policy: must be 'forward', 'newest' or 'refuse'")
+    fwd = s.providers.get(s.unknown_models.provider)
+    if s.unknown_models.policy == "forward" and fwd is not None and fwd.type != "anthropic":
+        problems.append(f"unknown_models.provider: '{s.unknown_models.provider}' is not an anthropic provider")
     if s.server.port <= 0 or s.server.port > 65535:
         problems.append("server.port: must be 1-65535")
     if s.server.max_body_bytes < 1024:

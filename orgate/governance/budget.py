@@ -62,6 +62,7 @@ def input_rate_for(raw: bytes, rates: Rates) -> int:
 
 
 def bound(raw: bytes, max_tokens: int, rates: Rates) -> CostBound:
+    rates = rates.ceiling  # a long-prompt tier may apply: bound with the higher rate of each class
     tokens = len(raw) + raw.count(b'"image"') * IMAGE_TOKENS + raw.count(b'"document"') * DOCUMENT_TOKENS
     return CostBound(_ceil_div(tokens * input_rate_for(raw, rates), PER_MILLION), rates.output, max_tokens)
 

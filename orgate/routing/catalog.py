@@ -10,6 +10,8 @@ Bedrock cross-region inference profiles (`us.`, `eu.`, `apac.`, `global.`, … b
 as the catalog model their base id names (the geography is stripped for the lookup only) and sent upstream
 unchanged; a bare profile id without `aws/anthropic/` is taken to mean Bedrock. A prefix addresses every
 configured provider of its type, in config order, so two Bedrock regions back each other up.
+A trailing `[1m]` (Claude Code's 1M-context marker) is stripped before any lookup. An unlisted id of a
+known family (`claude-opus-5-5`) follows the `unknown_models` policy (routing/families.py).
 A name that maps to no priced model is refused: nothing is ever served unpriced.
 """
 
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 
 from orgate.config import Deployment, ModelEntry, Settings
 from orgate.core.target import Target
+from orgate.model_families import strip_1m
+from orgate.routing.families import FamilyPolicy
 
 # Prefixes of the router's docs, and the provider type each one addresses.
 PREFIX_TYPES: dict[str, str] = {
@@ -77,17 +81,24 @@ class Catalog:
                 self._by_name.setdefault(n, route)
         for mid, route in self._routes.items():
             self._by_name[mid] = route  # public ids win over every other name
+        self._families = FamilyPolicy(settings, self._routes)
 
     def routes(self) -> list[ModelRoute]:
         return [r for r in self._routes.values() if not r.entry.hidden]
+
+    def knows(self, name: str) -> bool:
+        """A name a key's allowlist may hold: anything resolve() serves, or a family id (`claude-opus-*`)."""
+        return self.resolve(name) is not None or self._families.serves(name)
 
     def resolve(self, name: str) -> ModelRoute | None:
         route = self._by_name.get(name)
         if route is not None:
             return route
+        if name.endswith("]") and strip_1m(name) != name:
+            return self.resolve(strip_1m(name))
         if "/" not in name:
             if not GEO_PREFIX.match(name):
-                return None
+                return self._families.resolve(name)
             name = "aws/anthropic/" + name  # a bare inference profile id is a Bedrock id
         if name not in self._prefixed_cache:
             self._prefixed_cache[name] = self._resolve_prefixed(name)

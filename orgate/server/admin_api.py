@@ -159,7 +159,7 @@ def _allowed_models(app: App, v: Any) -> list[str] | None:
         raise InvalidRequest("allowed_models: must be a list of model ids or null (every model).",
                              param="allowed_models")
     for m in v:
-        if app.catalog.resolve(m) is None:
+        if not app.catalog.knows(m):
             raise InvalidRequest(f"allowed_models: '{m[:80]}' is not a model this gateway serves.",
                                  param="allowed_models")
     return list(dict.fromkeys(v))
