@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
 
@@ -36,3 +38,21 @@ def create_database() -> str:
 def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     asyncio.run(_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def database_url(kind: str) -> Iterator[str | None]:
+    """None (the gateway's default SQLite) for "sqlite"; a fresh PostgreSQL database, dropped after, for
+    "postgres". Skips only where no PostgreSQL runs (CI has one)."""
+    if kind == "sqlite":
+        yield None
+        return
+    import pytest
+
+    if not available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = create_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)

@@ -16,18 +16,21 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
 from orgate.governance.leases import Ref, Release
-from orgate.store.schema import keys, ledger, reservations, teams, usage_daily, users
+from orgate.store.row_bounds import row_fitter
+from orgate.store.schema import keys, ledger, ledger_rejects, reservations, teams, usage_daily, users
 
 DAY_MS = 86_400_000
 ROLLUP_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
                "cache_write_1h_tokens", "cost_micros", "cache_savings_micros")
 ROLLUP_KEY = ("day_ms", "key_id", "user_id", "team_id", "public_model", "provider", "api")
 TABLES = {"key": keys, "user": users, "team": teams}  # in lock order
+_fit_reject = row_fitter(ledger_rejects)
 
 
 async def _lock(conn: Any, refs: set[Ref]) -> None:
@@ -46,6 +49,8 @@ async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
     """Fold a batch into usage_daily with one upsert per (day, key, user, team, model, provider, api)."""
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
+        if r.get("key_id") is None:
+            continue  # not attributable to a key: the ledger keeps it, the per-key rollup cannot
         ident = (r["ts_ms"] // DAY_MS * DAY_MS, r["key_id"], r.get("user_id") or 0, r.get("team_id") or 0,
                  r.get("public_model") or "", r.get("provider") or "", r["api"])
         a = acc.get(ident)
@@ -64,6 +69,8 @@ async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
     cols = ("requests", "errors", *ROLLUP_SUMS)
     stmt = stmt.on_conflict_do_update(index_elements=list(ROLLUP_KEY),
                                       set_={c: usage_daily.c[c] + stmt.excluded[c] for c in cols})
+    if not acc:
+        return
     # sorted: concurrent instances upsert rows in the same order, so PostgreSQL cannot deadlock on them
     await conn.execute(stmt, [acc[k] for k in sorted(acc, key=str)])
 
@@ -150,6 +157,13 @@ class BudgetRepo:
                 if amt:
                     freed[ref] += amt
             await _apply(conn, spent, freed)
+
+    async def reject(self, row: dict[str, Any], error: str) -> None:
+        """Record a ledger row the database refused, as JSON beside the reason (see store/writer.py)."""
+        values = _fit_reject({"ts_ms": now_ms(), "request_id": row.get("request_id"), "key_id": row.get("key_id"),
+                              "error": error[:2000], "row": orjson.dumps(row, default=repr).decode()})
+        async with self.engine.begin() as conn:
+            await conn.execute(ledger_rejects.insert().values(**values))
 
     async def sweep_expired(self) -> int:
         """Release reservations whose instance stopped renewing them (crashed); returns how many."""

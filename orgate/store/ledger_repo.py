@@ -37,10 +37,16 @@ def use_rollup(since_ms: int | None, until_ms: int | None = None, **filters: Any
     return aligned and used <= ROLLUP_FILTERS.keys()
 
 
+def total(expr: Any) -> Any:
+    """SUM as a BIGINT on every database: PostgreSQL sums BIGINT into NUMERIC (a Decimal in Python, which
+    JSON refuses), SQLite into an integer; the cast makes both return int."""
+    return sa.cast(sa.func.coalesce(sa.func.sum(expr), 0), sa.BigInteger)
+
+
 def rollup_sums() -> list[Any]:
-    cols: list[Any] = [sa.func.coalesce(sa.func.sum(usage_daily.c.requests), 0).label("requests")]
-    cols += [sa.func.coalesce(sa.func.sum(usage_daily.c[c]), 0).label(c) for c in SUM_COLS]
-    cols.append(sa.func.coalesce(sa.func.sum(usage_daily.c.errors), 0).label("errors"))
+    cols: list[Any] = [total(usage_daily.c.requests).label("requests")]
+    cols += [total(usage_daily.c[c]).label(c) for c in SUM_COLS]
+    cols.append(total(usage_daily.c.errors).label("errors"))
     return cols
 
 
@@ -60,8 +66,8 @@ def rollup_where(key_id: int | None, since_ms: int | None, until_ms: int | None 
 
 def _sums() -> list[Any]:
     cols: list[Any] = [sa.func.count().label("requests")]
-    cols += [sa.func.coalesce(sa.func.sum(ledger.c[c]), 0).label(c) for c in SUM_COLS]
-    cols.append(sa.func.coalesce(sa.func.sum(sa.case((ledger.c.status >= 400, 1), else_=0)), 0).label("errors"))
+    cols += [total(ledger.c[c]).label(c) for c in SUM_COLS]
+    cols.append(total(sa.case((ledger.c.status >= 400, 1), else_=0)).label("errors"))
     return cols
 
 

@@ -162,3 +162,17 @@ usage_daily = sa.Table(
     sa.Index("ix_usage_daily_team_day", "team_id", "day_ms"),
     sa.Index("ix_usage_daily_user_day", "user_id", "day_ms"),
 )
+
+
+# Ledger rows the database refused even after fitting (see store/writer.py): kept as JSON with the error,
+# so a row that cannot be stored is recorded as failed instead of blocking every row after it.
+ledger_rejects = sa.Table(
+    "ledger_rejects",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),  # when it was rejected
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("key_id", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),  # the ledger row as JSON
+)

@@ -3,6 +3,10 @@
 `record` only appends to a list. A background task flushes every `flush_interval_seconds` (or sooner when a
 batch fills) in one transaction, renews this instance's in-flight reservations, and sweeps expired ones.
 A failed flush keeps its rows for the next try; shutdown flushes whatever is left.
+
+Rows are fitted to their columns as they are queued (store/row_bounds.py). Should the database still refuse
+a batch while it is reachable, the settlements land on their own and the rows are halved until the refused
+ones stand alone: each is recorded in ledger_rejects with its error and logged at ERROR, every other row lands.
 """
 
 from __future__ import annotations
@@ -14,8 +18,21 @@ from typing import Any
 from orgate.config import Settings
 from orgate.governance.leases import BudgetLeases, Ref, Release
 from orgate.store.budget_repo import BudgetRepo
+from orgate.store.row_bounds import row_fitter
+from orgate.store.schema import ledger
 
 log = logging.getLogger("orgate.ledger")
+fit_row = row_fitter(ledger)
+
+
+def unreachable(e: BaseException) -> bool:
+    """The database is down or the connection broke (retry everything later), as opposed to refusing data."""
+    import sqlalchemy.exc as sx
+
+    if isinstance(e, (OSError, TimeoutError, ConnectionError, sx.OperationalError, sx.InterfaceError)):
+        return True
+    return isinstance(e, sx.DBAPIError) and bool(e.connection_invalidated)
+
 
 class LedgerWriter:
     def __init__(self, repo: BudgetRepo, settings: Settings, leases: BudgetLeases | None = None) -> None:
@@ -34,10 +51,11 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.flushed_rows = 0
+        self.rejected_rows = 0
 
     def record(self, row: dict[str, Any], releases: list[Release]) -> None:
         if self.enabled:
-            self._rows.append(row)
+            self._rows.append(fit_row(row))
         self._releases.extend(releases)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
@@ -81,11 +99,51 @@ class LedgerWriter:
             try:
                 await self.repo.flush(rows, releases, returned)
                 self.flushed_rows += len(rows)
-            except Exception:
-                log.exception("ledger flush failed; %d rows kept for retry", len(rows))
-                self._rows[:0] = rows
-                self._releases[:0] = releases
-                self._returned[:0] = returned
+                return
+            except Exception as e:
+                # A reachable database refused the batch: settle budgets on their own (they must never wait on
+                # a row), then find the rows at fault.
+                isolate = bool(rows) and not unreachable(e) and await self._try(
+                    lambda: self.repo.flush([], releases, returned))
+                if not isolate:
+                    log.exception("ledger flush failed; %d rows kept for retry", len(rows))
+                    self._rows[:0] = rows
+                    self._releases[:0] = releases
+                    self._returned[:0] = returned
+                    return
+            await self._isolate(rows)
+
+    async def _try(self, fn: Any) -> bool:
+        try:
+            await fn()
+            return True
+        except Exception:
+            return False
+
+    async def _isolate(self, rows: list[dict[str, Any]]) -> None:
+        """Land `rows` in halves until each refused row stands alone, then record it as rejected."""
+        try:
+            await self.repo.flush(rows, [])
+            self.flushed_rows += len(rows)
+            return
+        except Exception as e:
+            if unreachable(e):
+                self._rows[:0] = rows  # the database went away meanwhile: retry them all next round
+                return
+            if len(rows) > 1:
+                half = len(rows) // 2
+                await self._isolate(rows[:half])
+                await self._isolate(rows[half:])
+                return
+            cause = getattr(e, "orig", None) or e  # the driver's words, without SQLAlchemy's echo of the SQL
+            error = f"{type(cause).__name__}: {cause}"
+        row = rows[0]
+        log.error("ledger row refused by the database, recorded in ledger_rejects: request %s: %s",
+                  row.get("request_id"), error)
+        if await self._try(lambda: self.repo.reject(row, error)):
+            self.rejected_rows += 1
+        else:
+            self._rows.append(row)  # not even the reject table took it: keep it for the next round
 
     async def close(self) -> None:
         if self._task is not None:

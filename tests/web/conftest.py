@@ -5,7 +5,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests import pg
 from tests.gateway import ADMIN_TOKEN, Gateway
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gateway(request, fake_session) -> Iterator[Gateway]:
+    """The console and its API on both databases: PostgreSQL returns types SQLite never does (Decimal sums)."""
+    with pg.database_url(request.param) as url:
+        gw = Gateway(fake_session.url, database_url=url).start()
+        yield gw
+        gw.stop()
 
 
 @pytest.fixture
