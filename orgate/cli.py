@@ -46,7 +46,23 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(f"config ok: {len(s.models)} models, {len(s.providers)} providers, database {s.db_url.split('@')[-1]}")
     for line in notices(s):
         print(f"warning: {line}")
-    return 0
+    missing = _missing_extras(s)
+    for line in missing:
+        print(f"error: {line}", file=sys.stderr)
+    return 2 if missing else 0
+
+
+def _missing_extras(s: Settings) -> list[str]:
+    """Providers whose configuration needs an optional dependency that is not installed."""
+    import importlib.util
+
+    from orgate.upstreams.sigv4 import AWS_EXTRA_HINT, AwsAuth
+
+    out = []
+    for name, p in s.providers.items():
+        if p.type == "bedrock" and AwsAuth(p, p.region or "us-east-1").needs_chain and importlib.util.find_spec("botocore") is None:
+            out.append(f"providers.{name}: no bearer_token or access key in config or environment, and {AWS_EXTRA_HINT}")
+    return out
 
 
 def _run(fn: Callable[[Any], Awaitable[int]], args: argparse.Namespace) -> int:

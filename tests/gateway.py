@@ -32,7 +32,7 @@ def free_port() -> int:
 
 class Gateway:
     def __init__(self, upstream_url: str, *, database_url: str | None = None, env: dict[str, str] | None = None,
-                 data_dir: str | None = None) -> None:
+                 data_dir: str | None = None, command: list[str] | None = None) -> None:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="orgate-test-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,13 +53,16 @@ class Gateway:
             **(env or {}),
         }
         self.env.pop("ORGATE_CONFIG", None)
+        # another environment's `orgate` (e.g. a fresh venv) runs from the data dir so this checkout is not on its path
+        self.command = command or [sys.executable, "-m", "orgate", "serve"]
+        self.cwd = self.data_dir if command else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / "gateway.log"
 
     def start(self, timeout: float = 30, retry_port: bool = True) -> Gateway:
         upgrade(self.database_url)
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "orgate", "serve"], env=self.env,
+        self.proc = subprocess.Popen(self.command, env=self.env, cwd=self.cwd,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -13,7 +13,7 @@ compute it the same way from the path they receive, so the caller must send exac
 Credentials, first match wins: the provider's `bearer_token` (Bedrock API key -> `Authorization: Bearer`),
 the provider's access key pair (+ session token), env `AWS_BEARER_TOKEN_BEDROCK`, env
 `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, and finally botocore's default chain
-(profiles, SSO, container/instance roles) when botocore happens to be installed.
+(profiles, SSO, container/instance roles), which needs botocore: the optional extra `orgate[aws]`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from orgate.errors import UpstreamError
+
+AWS_EXTRA_HINT = "the AWS default credential chain needs botocore: pip install 'orgate[aws]'"
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 # Headers a hop may rewrite or drop; botocore leaves the same ones out.
@@ -134,6 +136,11 @@ class AwsAuth:
         elif env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
             self.static = AwsCredentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN") or None)
 
+    @property
+    def needs_chain(self) -> bool:
+        """True when only botocore's default chain can supply credentials."""
+        return self.bearer is None and self.static is None
+
     async def credentials(self) -> AwsCredentials:
         if self.static is not None:
             return self.static
@@ -148,7 +155,7 @@ class AwsAuth:
                 import botocore.session  # optional: only for profiles / instance roles
             except ImportError:
                 raise UpstreamError(
-                    "no AWS credentials configured (set bearer_token or aws_access_key_id/aws_secret_access_key)",
+                    f"no AWS credentials configured (set bearer_token or aws_access_key_id/aws_secret_access_key; {AWS_EXTRA_HINT})",
                     status=500,
                     retryable=False,
                 ) from None

@@ -1,0 +1,147 @@
+"""What an operator installs is what is tested: the wheel, installed with no extras into a fresh virtual
+environment, serves every provider type, streamed and not.
+
+The rest of the suite runs from `pip install -e '.[test]'`, whose test extras (botocore, the SDKs, httpx)
+drag in modules orgate may import without declaring (urllib3 and packaging for google-auth's transport were
+the case that started this test). Here the gateway process runs from a venv that holds only the wheel and
+its declared dependencies; the clients (official SDKs) and the fakes run in the test process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+import yaml
+
+from tests.fakes import anthropic_fake as af
+from tests.gateway import Gateway
+from tests.paths import REPO
+from tests.routing.conftest import CLAUDE, SONNET_PRICE, Clouds, Spec, deployment
+
+OPENAI_TYPES = ("openai", "openai_compatible")
+MSG = [{"role": "user", "content": "Hi"}]
+
+
+def _pip(venv: Path, *args: str) -> None:
+    # quiet; the caller's pip configuration (index, find-links) applies, as it would for the operator
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *args], check=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip install orgate-<version>.whl` into an empty venv: exactly the operator's install."""
+    root = tmp_path_factory.mktemp("plain-install")
+    src, dist = root / "src", root / "dist"
+    # build from a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(REPO / "orgate", src / "orgate", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)],
+                   check=True, timeout=600)
+    (wheel,) = dist.glob("orgate-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    _pip(venv, str(wheel))
+    return venv
+
+
+@pytest.fixture(scope="module")
+def clouds(fake_session: af.FakeAnthropic, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clouds]:
+    c = Clouds(fake_session, tmp_path_factory.mktemp("plain-clouds"))
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(plain_venv: Path, clouds: Clouds, fake_session: af.FakeAnthropic) -> Iterator[Gateway]:
+    gw = Gateway(fake_session.url, command=[str(plain_venv / "bin" / "orgate"), "serve"])
+    for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):  # nothing of this checkout's environment leaks in
+        gw.env.pop(var, None)
+    models = {f"via-{p}": {"deployments": [deployment(p)], "price": SONNET_PRICE} for p in CLAUDE}
+    for t in OPENAI_TYPES:
+        models[f"via-{t}"] = {"deployments": [{"provider": t, "model": "llama3.1:8b"}],
+                              "price": {"input": "0.5", "output": "1.5"}}
+    oai = {"base_url": clouds.openai.base_url, "api_key": clouds.openai.api_key}
+    providers = clouds.providers(openai={"type": "openai", **oai}, openai_compatible={"type": "openai_compatible", **oai})
+    path = Path(gw.data_dir) / "orgate.yaml"
+    path.write_text(yaml.safe_dump({"providers": providers, "models": models}))
+    gw.env["ORGATE_CONFIG"] = str(path)
+    gw.start(timeout=60)
+    yield gw
+    gw.stop()
+
+
+def key_id(gw: Gateway, name: str) -> int:
+    return gw.query("SELECT id FROM keys WHERE name = :n", n=name)[0]["id"]
+
+
+def test_the_gateway_runs_from_the_plain_venv(gw: Gateway, plain_venv: Path) -> None:
+    out = subprocess.run([str(plain_venv / "bin" / "python"), "-c", "import orgate; print(orgate.__file__)"],
+                         capture_output=True, text=True, check=True, cwd=gw.data_dir).stdout
+    assert out.startswith(str(plain_venv)), out
+    for test_only in ("botocore", "anthropic", "openai", "httpx", "pytest"):
+        probe = subprocess.run([str(plain_venv / "bin" / "python"), "-c", f"import {test_only}"],
+                               capture_output=True, cwd=gw.data_dir)
+        assert probe.returncode != 0, f"{test_only} is installed in the plain venv"
+
+
+@pytest.mark.parametrize("provider", CLAUDE)
+@pytest.mark.parametrize("stream", [False, True], ids=["non-streamed", "streamed"])
+def test_claude_provider(gw: Gateway, clouds: Clouds, provider: str, stream: bool) -> None:
+    key = gw.create_key(f"plain-{provider}-{stream}")
+    clouds.push(provider, Spec(text=f"Hello via {provider}."))
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    kwargs = {"model": f"via-{provider}", "max_tokens": 64, "messages": MSG}
+    if stream:
+        with client.messages.stream(**kwargs) as s:
+            text = "".join(s.text_stream)
+            final = s.get_final_message()
+    else:
+        final = client.messages.create(**kwargs)
+        text = final.content[0].text
+    assert text == f"Hello via {provider}." and final.usage.output_tokens == 7
+    assert clouds.count(provider) >= 1, gw.logs()[-2000:]
+    (row,) = gw.ledger(1, key_id=key_id(gw, f"plain-{provider}-{stream}"))
+    assert row["provider"] == provider and row["status"] == 200 and row["cost_micros"] > 0
+
+
+@pytest.mark.parametrize("ptype", OPENAI_TYPES)
+@pytest.mark.parametrize("stream", [False, True], ids=["non-streamed", "streamed"])
+def test_openai_provider(gw: Gateway, clouds: Clouds, ptype: str, stream: bool) -> None:
+    key = gw.create_key(f"plain-{ptype}-{stream}")
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    if stream:
+        chunks = list(client.chat.completions.create(model=f"via-{ptype}", messages=MSG, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client.chat.completions.create(model=f"via-{ptype}", messages=MSG).choices[0].message.content
+    assert text == "Hello from the OpenAI fake."
+    assert clouds.openai.requests[-1]["body"]["model"] == "llama3.1:8b"
+    (row,) = gw.ledger(1, key_id=key_id(gw, f"plain-{ptype}-{stream}"))
+    assert row["provider"] == ptype and row["status"] == 200 and row["output_tokens"] == 8
+
+
+def test_no_request_failed_with_an_import_error(gw: Gateway) -> None:
+    log = gw.logs()
+    assert "ModuleNotFoundError" not in log and "ImportError" not in log, log[-3000:]
+
+
+def test_config_check_names_the_extra_a_bedrock_provider_needs(plain_venv: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "orgate.yaml"
+    cfg.write_text(yaml.safe_dump({"providers": {"aws": {"type": "bedrock", "region": "us-east-1"}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORGATE_", "PYTHON"))}
+    r = subprocess.run([str(plain_venv / "bin" / "orgate"), "config", "check", "--config", str(cfg)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "pip install 'orgate[aws]'" in r.stderr and "providers.aws" in r.stderr, r
+    cfg.write_text(yaml.safe_dump({"providers": {"aws": {"type": "bedrock", "bearer_token": "ABSK-x"}}}))
+    r = subprocess.run([str(plain_venv / "bin" / "orgate"), "config", "check", "--config", str(cfg)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r
