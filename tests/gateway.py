@@ -59,7 +59,7 @@ class Gateway:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / "gateway.log"
 
-    def start(self, timeout: float = 30, retry_port: bool = True) -> Gateway:
+    def start(self, timeout: float = 90, retry_port: bool = True) -> Gateway:
         upgrade(self.database_url)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command, env=self.env, cwd=self.cwd,
