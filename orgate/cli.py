@@ -49,7 +49,35 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     missing = _missing_extras(s)
     for line in missing:
         print(f"error: {line}", file=sys.stderr)
-    return 2 if missing else 0
+    return (2 if missing else 0) or _explain_fields(s, args)
+
+
+def _explain_fields(s: Settings, args: argparse.Namespace) -> int:
+    """Each asked-for field's effective value and where it came from; secrets only say whether they are set."""
+    import os
+
+    import msgspec
+
+    from orgate.config import CATALOG_PATH, _read_yaml, config_path
+    from orgate.config_env import env_overrides, explain, lookup
+
+    env = dict(os.environ)
+    overrides, _, unused = env_overrides(env, Settings)
+    for var in unused:
+        if var != "ORGATE_CONFIG":
+            print(f"note: {var} names no setting, so it is not an override (it can still be a ${{{var}}} reference)")
+    file = config_path(args.config, env)
+    layers = [("catalog", _read_yaml(CATALOG_PATH))] + ([(f"file {file}", _read_yaml(file))] if file else [])
+    effective = msgspec.to_builtins(s)
+    status = 0
+    for dotted in getattr(args, "fields", []):
+        found, value = lookup(effective, tuple(dotted.split(".")))
+        if not found:
+            print(f"error: {dotted} is not a setting", file=sys.stderr)
+            status = 2
+            continue
+        print(explain(dotted, value, overrides, layers))
+    return status
 
 
 def _missing_extras(s: Settings) -> list[str]:
@@ -196,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("config", help="configuration")
     csub = cp.add_subparsers(dest="config_cmd", required=True)
-    csub.add_parser("check", help="validate the config and say exactly what is wrong").set_defaults(func=cmd_config_check)
+    cc = csub.add_parser("check", help="validate the config and say exactly what is wrong")
+    cc.add_argument("fields", nargs="*", help="settings to show with their source, e.g. server.port admin.password")
+    cc.set_defaults(func=cmd_config_check)
 
     dp = sub.add_parser("db", help="database")
     dsub = dp.add_subparsers(dest="db_cmd", required=True)

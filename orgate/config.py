@@ -3,8 +3,9 @@
 Load order (later wins): the shipped catalog (orgate/catalog.yaml: models, aliases, prices as data), the
 operator's YAML file (`--config`, `$ORGATE_CONFIG`, or ./orgate.yaml when present), then environment
 variables `ORGATE_<SECTION>__<FIELD>` (double underscore descends one level, e.g.
-`ORGATE_SERVER__PORT=9000`, `ORGATE_PROVIDERS__ANTHROPIC__BASE_URL=http://proxy`). Strings of the form
-`${NAME}` or `${NAME:-default}` are replaced by environment variables so that secrets never live in the file.
+`ORGATE_SERVER__PORT=9000`, `ORGATE_PROVIDERS__ANTHROPIC__BASE_URL=http://proxy`), typed by the field they set
+(config_env.py). Strings of the form `${NAME}` or `${NAME:-default}` in the files are replaced by environment
+variables so that secrets never live in the file.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 import msgspec
 import yaml
 
+from orgate.config_env import as_tree, env_overrides
+
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
-ENV_PREFIX = "ORGATE_"
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -208,20 +210,6 @@ def _substitute(value: Any, env: dict[str, str], missing: list[str], path: str) 
     return value
 
 
-def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "ORGATE_CONFIG":
-            continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        # YAML parsing gives "9000" -> 9000, "true" -> True, "[a, b]" -> list, as in the file itself.
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else value
-    return out
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -250,9 +238,12 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         if not file.exists():
             raise ConfigError(f"config file {file} does not exist")
         raw = _deep_merge(raw, _read_yaml(file))
-    raw = _deep_merge(raw, _env_overrides(env))
     missing: list[str] = []
-    raw = _substitute(raw, env, missing, "$")
+    raw = _substitute(raw, env, missing, "$")  # in the files only: an override's value is taken verbatim
+    overrides, bad, _ = env_overrides(env, Settings)
+    if bad:
+        raise ConfigError("\n".join(bad))
+    raw = _deep_merge(raw, as_tree(overrides))
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as e:

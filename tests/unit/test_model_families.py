@@ -55,7 +55,7 @@ def test_newest_policy_maps_to_the_newest_member():
 
 def test_refuse_policy_and_families_list():
     assert _catalog(unknown_models__policy="refuse").resolve("claude-opus-9-1") is None
-    c = _catalog(unknown_models__families="[opus]")
+    c = _catalog(unknown_models__families='["opus"]')
     assert c.resolve("claude-opus-9-1") is not None and c.resolve("claude-haiku-9") is None
 
 
