@@ -1,4 +1,4 @@
-"""orgate's command line: serve, keys, usage, config check, db upgrade."""
+"""orgate's command line: serve, keys, users, teams, usage, config check, db upgrade."""
 
 from __future__ import annotations
 
@@ -133,7 +133,8 @@ async def _keys(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
     s, engine, args = ctx
     repo = KeysRepo(engine)
     if args.action == "create":
-        key, row = await repo.create(prefix=s.keys.prefix, name=args.name, **_key_fields(args))
+        fields = await _owner(engine, args, _key_fields(args))
+        key, row = await repo.create(prefix=s.keys.prefix, name=args.name, **fields)
         if args.json:
             print(orjson.dumps({"key": key, **{str(k): v for k, v in row.items()}}).decode())
         else:
@@ -162,7 +163,7 @@ async def _keys(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
         await repo.update(row["id"], status=status)
         print(f"key {row['id']} ({row['prefix']}...) is now {status}")
     elif args.action == "update":
-        await repo.update(row["id"], **_key_fields(args))
+        await repo.update(row["id"], **await _owner(engine, args, _key_fields(args), row))
         print(f"key {row['id']} updated")
     elif args.action == "rotate":
         rotated = await repo.rotate(row["id"], s.keys.prefix)
@@ -170,6 +171,23 @@ async def _keys(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
         print(f"key {row['id']} rotated; the old secret no longer works. New key (shown once):")
         print(rotated[0])
     return 0
+
+
+async def _owner(engine: Any, args: argparse.Namespace, fields: dict[str, Any],
+                 current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """--user / --team: the key's owner (moving it when updating), checked like the admin API does."""
+    from orgate.cli_accounts import find
+    from orgate.errors import GatewayError
+    from orgate.governance.owners import owner_fields
+
+    for level in ("user", "team"):
+        if getattr(args, level, None):
+            fields[f"{level}_id"] = (await find(engine, level, getattr(args, level)))["id"]
+    try:
+        await owner_fields(engine, fields, current)
+    except GatewayError as e:
+        raise SystemExit(e.message) from None
+    return fields
 
 
 async def _usage(ctx: tuple[Settings, Any, argparse.Namespace]) -> int:
@@ -210,6 +228,8 @@ def _add_key_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", type=int)
     p.add_argument("--max-concurrency", dest="max_concurrency", type=int)
     p.add_argument("--expires-days", dest="expires_days", type=float)
+    p.add_argument("--user", help="the user the key belongs to (id, name or email)")
+    p.add_argument("--team", help="the team the key charges (default: the user's default team)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_options(ku)
     for p in ksub.choices.values():
         p.set_defaults(func=lambda a: _run(_keys, a))
+
+    from orgate import cli_accounts
+
+    cli_accounts.add_parsers(sub, _run)
 
     up = sub.add_parser("usage", help="usage summary from the ledger (JSON)")
     up.add_argument("--key")

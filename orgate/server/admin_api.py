@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from orgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
 from orgate.governance import budget
 from orgate.governance.keys import PERIODS, now_ms
+from orgate.governance.owners import owner_fields
 from orgate.governance.pricing import usd_to_micros
 from orgate.server import admin_session, web_pages
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_error, send_json
-from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks
+from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks, usage_csv_rows
 from orgate.store.ledger_repo import DAY_MS, LedgerRepo, days_back
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ LEDGER_FILTERS = ("model", "provider", "status", "api")
 
 
 def register(app: App) -> None:
+    from orgate.server import admin_accounts  # noqa: F401  (users and teams: adds its routes to ROUTES)
+
     for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
         app.prefix_routes.append((method, PREFIX, dispatch))
         app.routes[(method, "/admin/api")] = dispatch
@@ -92,7 +95,8 @@ def ledger_filters(req: Request) -> dict[str, Any]:
     f: dict[str, Any] = {k: req.query_one(k) or None for k in LEDGER_FILTERS}
     if f["status"] not in (None, "ok", "error"):
         raise InvalidRequest("status: must be 'ok' or 'error'.", param="status")
-    f["key_id"] = int_param(req, "key_id", None, 1)
+    for ident in ("key_id", "user_id", "team_id"):
+        f[ident] = int_param(req, ident, None, 1)
     f["since_ms"] = time_param(req, "since")
     f["until_ms"] = time_param(req, "until")
     return f
@@ -106,7 +110,7 @@ async def body_json(req: Request) -> dict[str, Any]:
 # -- keys ------------------------------------------------------------------------------------------------
 
 KEY_FIELDS = ("name", "budget_micros", "budget_usd", "budget_period", "expires_ms", "allowed_models", "rpm",
-              "tpm", "max_concurrency", "status")
+              "tpm", "max_concurrency", "status", "user_id", "team_id")
 
 
 def _opt_int(body: dict[str, Any], name: str, lo: int) -> int | None:
@@ -118,11 +122,14 @@ def _opt_int(body: dict[str, Any], name: str, lo: int) -> int | None:
     return v
 
 
-def key_fields(app: App, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validated key columns from a create/update body; unknown fields are refused, by name."""
+def known_fields(body: dict[str, Any], accepted: tuple[str, ...]) -> None:
     for k in body:
-        if k not in KEY_FIELDS:
-            raise InvalidRequest(f"{k}: unknown field; accepted: {', '.join(KEY_FIELDS)}.", param=k)
+        if k not in accepted:
+            raise InvalidRequest(f"{k}: unknown field; accepted: {', '.join(accepted)}.", param=k)
+
+
+def name_and_budget(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """`name`, `budget_usd` and `budget_period`, validated the same way for keys, users and teams."""
     out: dict[str, Any] = {}
     if "name" in body or creating:
         name = body.get("name")
@@ -135,13 +142,21 @@ def key_fields(app: App, body: dict[str, Any], *, creating: bool) -> dict[str, A
             out["budget_micros"] = None if v in (None, "") else usd_to_micros(v)
         except ValueError as e:
             raise InvalidRequest(f"budget_usd: {e}.", param="budget_usd") from None
-    for name, lo in (("budget_micros", 0), ("expires_ms", 0), ("rpm", 1), ("tpm", 1), ("max_concurrency", 1)):
-        if name in body:
-            out[name] = _opt_int(body, name, lo)
     if "budget_period" in body:
         if body["budget_period"] not in PERIODS:
             raise InvalidRequest(f"budget_period: must be one of {', '.join(PERIODS)}.", param="budget_period")
         out["budget_period"] = body["budget_period"]
+    return out
+
+
+def key_fields(app: App, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validated key columns from a create/update body; unknown fields are refused, by name."""
+    known_fields(body, KEY_FIELDS)
+    out = name_and_budget(body, creating=creating)
+    for name, lo in (("budget_micros", 0), ("expires_ms", 0), ("rpm", 1), ("tpm", 1), ("max_concurrency", 1),
+                     ("user_id", 1), ("team_id", 1)):
+        if name in body:
+            out[name] = _opt_int(body, name, lo)
     if "status" in body:
         if body["status"] not in ("active", "disabled"):
             raise InvalidRequest("status: must be 'active' or 'disabled' (DELETE the key to delete it).",
@@ -203,6 +218,7 @@ async def list_keys(app: App, req: Request, p: dict[str, str]) -> None:
 
 async def create_key(app: App, req: Request, p: dict[str, str]) -> None:
     fields = key_fields(app, await body_json(req), creating=True)
+    await owner_fields(app.engine, fields)
     name = fields.pop("name")
     plaintext, row = await app.keys.create(prefix=app.settings.keys.prefix, name=name, **fields)
     app.auth.invalidate()
@@ -216,8 +232,9 @@ async def get_key(app: App, req: Request, p: dict[str, str]) -> None:
 
 async def update_key(app: App, req: Request, p: dict[str, str]) -> None:
     key_id = int(p["id"])
-    await _key_or_404(app, key_id)
+    current = await _key_or_404(app, key_id)
     fields = key_fields(app, await body_json(req), creating=False)
+    await owner_fields(app.engine, fields, current)  # moving a key: to a user and/or a team
     row = await app.keys.update(key_id, **fields) if fields else await app.keys.get(key_id)
     app.auth.invalidate()
     assert row is not None
@@ -278,6 +295,19 @@ async def usage(app: App, req: Request, p: dict[str, str]) -> None:
                                      "data": rows}))
 
 
+async def usage_csv(app: App, req: Request, p: dict[str, str]) -> None:
+    """Spend and tokens by team, user, key, model, provider or api as CSV (same filters as /usage)."""
+    group = req.query_one("group") or "team"
+    if group not in GROUPS:
+        raise InvalidRequest(f"group: must be one of {', '.join(GROUPS)}.", param="group")
+    f = ledger_filters(req)
+    if f["since_ms"] is None:
+        f["since_ms"] = days_back(30)
+    rows = await AdminQueries(app.engine).grouped(group, limit=10_000, **f)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    await send_csv(req, f"orgate-usage-by-{group}-{stamp}.csv", [usage_csv_rows(group, rows)])
+
+
 async def ledger_page(app: App, req: Request, p: dict[str, str]) -> None:
     f = ledger_filters(req)
     limit = int_param(req, "limit", 50, 1, 500) or 50
@@ -293,13 +323,21 @@ async def ledger_page(app: App, req: Request, p: dict[str, str]) -> None:
 async def ledger_csv(app: App, req: Request, p: dict[str, str]) -> None:
     f = ledger_filters(req)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    await send_csv(req, f"orgate-ledger-{stamp}.csv", csv_chunks(LedgerRepo(app.engine), f, CSV_PAGE, CSV_MAX_ROWS))
+
+
+async def send_csv(req: Request, filename: str, chunks: Any) -> None:
     headers = {**web_pages.SECURITY, "cache-control": "no-store",
-               "content-disposition": f'attachment; filename="orgate-ledger-{stamp}.csv"'}
+               "content-disposition": f'attachment; filename="{filename}"'}
     raw = [(b"content-type", b"text/csv; charset=utf-8")]
     raw += [(k.encode(), v.encode()) for k, v in headers.items()]
     await req.send({"type": "http.response.start", "status": 200, "headers": raw})
-    async for chunk in csv_chunks(LedgerRepo(app.engine), f, CSV_PAGE, CSV_MAX_ROWS):
-        await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    if hasattr(chunks, "__aiter__"):
+        async for chunk in chunks:
+            await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    else:
+        for chunk in chunks:
+            await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
     await req.send({"type": "http.response.body", "body": b""})
 
 
@@ -378,10 +416,12 @@ ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
         ("GET", r"usage", usage),
         ("GET", r"ledger", ledger_page),
         ("GET", r"ledger\.csv", ledger_csv),
+        ("GET", r"usage\.csv", usage_csv),
         ("GET", r"models", models),
         ("GET", r"providers", providers),
     ]
 ]
+
 
 
 async def dispatch(app: App, req: Request) -> None:

@@ -64,10 +64,28 @@ async def key_usage(app: App, req: Request) -> None:
             "by_day": await ledger.by_day(key.id, since),
             "by_model": await ledger.by_group("public_model", key.id, since),
             "recent": [_public_row(r) for r in await ledger.page(key_id=key.id, limit=50)],
+            **await _accounts(app, key),
         }
         await respond(req.send, 200, orjson.dumps(body), {"cache-control": "no-store"})
     except GatewayError as e:
         await respond(req.send, e.status, anthropic_error(e, req.request_id), error_headers(e, req.request_id))
+
+
+async def _accounts(app: App, key: Any) -> dict[str, Any]:
+    """The key's user and team as their budgets stand: a request is refused when any of the three runs out."""
+    from orgate.store.accounts_repo import AccountsRepo
+
+    out: dict[str, Any] = {}
+    for level, acct in (("user", key.user), ("team", key.team)):
+        row = await AccountsRepo(app.engine).get(level, acct.id) if acct else None
+        if row is None:
+            continue
+        spent = 0 if row["period_start_ms"] < budget.period_start(row["budget_period"]) else row["spent_micros"]
+        out[level] = {"name": row["name"], "status": row["status"], "limit_micros": row["budget_micros"],
+                      "period": row["budget_period"], "spent_micros": spent,
+                      "remaining_micros": None if row["budget_micros"] is None else max(0, row["budget_micros"] - spent),
+                      "allowed_models": row["allowed_models"]}
+    return out
 
 
 def _public_row(r: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def public(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
+    d = {str(k): v for k, v in row._mapping.items()}  # plain str keys: orjson refuses SQLAlchemy's quoted_name
     for c in ("allowed_models", "metadata"):
         d[c] = orjson.loads(d[c]) if d.get(c) else None
     return d

@@ -25,9 +25,10 @@ from orgate.store.ledger_repo import (
     rollup_where,
     use_rollup,
 )
-from orgate.store.schema import keys, ledger, usage_daily
+from orgate.store.schema import keys, ledger, teams, usage_daily, users
 
-GROUPS = {"key": "key_id", "model": "public_model", "provider": "provider", "api": "api"}
+GROUPS = {"key": "key_id", "model": "public_model", "provider": "provider", "api": "api", "user": "user_id",
+          "team": "team_id"}
 
 
 class AdminQueries:
@@ -59,6 +60,8 @@ class AdminQueries:
                     r["name"] = r["name"] or None  # the rollup stores an unknown model or provider as ''
             if group == "key":
                 await self._name_keys(conn, rows)
+            elif group in ("user", "team"):
+                await _name_accounts(conn, group, rows)
         if group == "day":
             for r in rows:
                 r["day_ms"] = int(r.pop("name")) * DAY_MS
@@ -98,7 +101,20 @@ class AdminQueries:
             return {r.id: r.name for r in (await conn.execute(q)).all()}
 
 
-CSV_COLUMNS = ("id", "ts_ms", "request_id", "key_id", "api", "endpoint", "model", "public_model", "provider",
+async def _name_accounts(conn: Any, level: str, rows: list[dict[str, Any]]) -> None:
+    """Rows grouped by user or team get `<level>_id` and `<level>_name`; the rollup says 0 for none."""
+    t = users if level == "user" else teams
+    ids = [r["name"] for r in rows if r["name"]]
+    names: dict[int, str] = {}
+    if ids:
+        names = {i: n for i, n in (await conn.execute(sa.select(t.c.id, t.c.name).where(t.c.id.in_(ids)))).all()}
+    for r in rows:
+        ident = r.pop("name") or None
+        r[f"{level}_id"], r[f"{level}_name"] = ident, names.get(ident) if ident else None
+
+
+CSV_COLUMNS = ("id", "ts_ms", "request_id", "key_id", "user_id", "team_id", "api", "endpoint", "model", "public_model",
+               "provider",
                "upstream_model", "stream", "status", "error_type", "input_tokens", "output_tokens",
                "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost_micros",
                "cache_savings_micros", "latency_ms", "ttft_ms", "attempts", "disconnected")
@@ -129,3 +145,21 @@ def _cell(v: Any) -> Any:
     if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
         return "'" + v
     return "" if v is None else v
+
+
+USAGE_CSV = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+             "cache_write_1h_tokens", "cost_micros")
+GROUP_NAMES = {"key": ("key_id", "key_name"), "user": ("user_id", "user_name"), "team": ("team_id", "team_name")}
+
+
+def usage_csv_rows(group: str, rows: list[dict[str, Any]]) -> bytes:
+    """Grouped usage (AdminQueries.grouped) as one CSV document: the group's id and name, then the sums."""
+    ident = GROUP_NAMES.get(group, (group,))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([*ident, *USAGE_CSV, "cost_usd"])
+    for r in rows:
+        cost = int(r["cost_micros"])
+        w.writerow([*(_cell(r.get(c) if c in r else r.get("name")) for c in ident),
+                    *(int(r[c]) for c in USAGE_CSV), f"{cost // 1_000_000}.{cost % 1_000_000:06d}"])
+    return buf.getvalue().encode()

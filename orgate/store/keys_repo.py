@@ -49,8 +49,8 @@ def _with_accounts() -> Any:
 
 
 def public_row(row: Any) -> dict[str, Any]:
-    """A key as admins see it: never the hash."""
-    d = dict(row._mapping)
+    """A key as admins see it: never the hash (plain str keys: orjson refuses SQLAlchemy's quoted_name)."""
+    d = {str(k): v for k, v in row._mapping.items()}
     d.pop("hash", None)
     d["allowed_models"] = orjson.loads(d["allowed_models"]) if d.get("allowed_models") else None
     return d

@@ -19,7 +19,8 @@ SUM_COLS = (*TOKEN_COLS, "cost_micros", "cache_savings_micros")
 
 
 # Filters the daily rollup can answer, and the rollup column each one reads.
-ROLLUP_FILTERS = {"model": "public_model", "provider": "provider", "api": "api"}
+ROLLUP_FILTERS = {"model": "public_model", "provider": "provider", "api": "api", "user_id": "user_id",
+                  "team_id": "team_id"}
 
 
 def days_back(days: int, now_ms: int | None = None) -> int:
@@ -89,6 +90,9 @@ def _where(key_id: int | None, since_ms: int | None, until_ms: int | None = None
         conds.append(ledger.c.status < 400)
     if f.get("api"):
         conds.append(ledger.c.api == f["api"])
+    for col in ("user_id", "team_id"):
+        if f.get(col):
+            conds.append(ledger.c[col] == f[col])
     return conds
 
 
