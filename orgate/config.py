@@ -19,6 +19,8 @@ import msgspec
 import yaml
 
 from orgate.config_env import as_tree, env_overrides
+from orgate.sso.settings import SsoSettings
+from orgate.sso.settings import validate as validate_sso
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -171,6 +173,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     budgets: BudgetSettings = BudgetSettings()
     ledger: LedgerSettings = LedgerSettings()
     caching: CacheSettings = CacheSettings()
+    sso: SsoSettings = SsoSettings()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelEntry] = {}
     unknown_models: UnknownModelSettings = UnknownModelSettings()
@@ -316,4 +319,4 @@ def validate(s: Settings) -> list[str]:
         problems.append("keys.prefix: must be 1-16 characters")
     if s.database_url and not s.database_url.startswith(("sqlite", "postgresql", "postgres")):
         problems.append("database_url: must be sqlite:///path or postgresql://...")
-    return problems
+    return problems + validate_sso(s.sso)

@@ -133,8 +133,9 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 def configured(app: App) -> bool:
-    a = app.settings.admin
-    return bool((a.password or "").strip() or (a.token or "").strip())
+    a, sso = app.settings.admin, app.settings.sso
+    password_or_token = bool((a.password or "").strip() or (a.token or "").strip())
+    return password_or_token or bool(sso.enabled and sso.admin_groups)
 
 
 def is_https(req: Request) -> bool:

@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 def register(app: App) -> None:
-    from orgate.server import admin_api, openai_api, usage_api
+    from orgate.server import admin_api, openai_api, sso_routes, usage_api
 
+    sso_routes.register(app)
     usage_api.register(app)
     openai_api.register(app)
     admin_api.register(app)
