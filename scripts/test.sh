@@ -19,6 +19,13 @@ if command -v npm >/dev/null 2>&1; then
     (cd .clients && npm install --no-audit --no-fund --silent \
       @anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 opencode-ai@1.18.33 >/dev/null)
   fi
+  # Gateway sign-in (tests/sso) needs a Claude Code with the Cloud-gateway /login: >= 2.1.278, pinned to the
+  # 2.1.330 the protocol notes observed; kept apart so the other client tests keep their pin.
+  if [ ! -x .clients/cc-gateway/node_modules/.bin/claude ]; then
+    mkdir -p .clients/cc-gateway
+    [ -f .clients/cc-gateway/package.json ] || echo '{"name": "orgate-test-cc-gateway", "private": true}' > .clients/cc-gateway/package.json
+    (cd .clients/cc-gateway && npm install --no-audit --no-fund --silent @anthropic-ai/claude-code@2.1.330 >/dev/null)
+  fi
   export PATH="$PWD/.clients/node_modules/.bin:$PATH"
 fi
 
@@ -27,6 +34,7 @@ missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v tmux >/dev/null 2>&1 || missing="$missing tmux"  # the real Claude Code's interactive /login
 if [ -n "$missing" ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi

@@ -54,7 +54,9 @@ async def managed_settings(app: App, req: Request) -> None:
         return
     tag = managed.etag(env)
     headers = {"etag": tag, "cache-control": "private, no-cache", "x-cc-gateway-version": "orgate-1"}
-    if managed.not_modified(req.headers.get("if-none-match"), tag):
+    fresh = managed.not_modified(req.headers.get("if-none-match"), tag)
+    await app.sso.count(user, "gateway:managed_settings_304" if fresh else "gateway:managed_settings_200")
+    if fresh:
         await req.send({"type": "http.response.start", "status": 304,
                         "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await req.send({"type": "http.response.body", "body": b""})
@@ -113,6 +115,10 @@ async def admin(app: App, req: Request) -> None:
             await _admin_managed(app, req, "/".join(rest[1:]))
         elif rest[0] == "users":
             await _admin_users(app, req, rest[1] if len(rest) > 1 else "")
+        elif rest[0] == "sessions" and req.method == "GET":
+            await app.auth.flush_sessions()
+            days = int(req.query_one("days", "7") or "7")
+            await send_json(req, 200, {"data": await app.sso.store.sessions(now_ms() - days * DAY_MS)})
         elif rest[0] == "telemetry" and req.method == "GET":
             by = req.query_one("by", "user")
             if by not in ("user", "team"):

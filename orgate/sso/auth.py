@@ -37,13 +37,31 @@ class GatewayAuth:
         self.store = service.store
         self._cache: dict[str, tuple[Person | None, float, int]] = {}  # hash -> (person, cached until, exp ms)
         self._seen = (0, 0)
+        self._sessions: dict[tuple[str, int], dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def authenticate(self, headers: dict[str, str]) -> KeyRecord:
         cred = extract_key(headers)
         if cred and looks_like_gateway_token(cred):
-            return (await self.person(cred))[0]
+            record, user = await self.person(cred)
+            session = headers.get("x-claude-code-session-id")
+            if session:
+                self._note_session(session[:100], user)
+            return record
         return await self.keys.authenticate(headers)
+
+    def _note_session(self, session: str, user: dict[str, Any]) -> None:
+        """Counted in memory, flushed by the poll: no database write on the request path."""
+        ident = (session, user["id"])
+        now = now_ms()
+        row = self._sessions.get(ident)
+        if row is None:
+            if len(self._sessions) >= 10_000:
+                return  # bounded; the next flush empties it
+            row = self._sessions[ident] = {"session_id": session, "sso_user_id": user["id"], "team": user["team"],
+                                           "first_ms": now, "last_ms": now, "requests": 0}
+        row["last_ms"] = now
+        row["requests"] += 1
 
     async def person(self, token: str) -> Person:
         """The key and the person behind a gateway access token, or the error the key path would give."""
@@ -101,15 +119,22 @@ class GatewayAuth:
         while True:
             await asyncio.sleep(POLL_S)
             with contextlib.suppress(Exception):
+                await self.flush_sessions()
                 seen = (await self.store.last_change(), await self.repo.last_change())
                 if seen != self._seen:
                     self._seen = seen
                     self._cache.clear()
+
+    async def flush_sessions(self) -> None:
+        rows, self._sessions = list(self._sessions.values()), {}
+        await self.store.add_sessions(rows)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        with contextlib.suppress(Exception):
+            await self.flush_sessions()
         await self.keys.close()
         await self.service.aclose()

@@ -112,4 +112,20 @@ sso_telemetry = sa.Table(
     sa.PrimaryKeyConstraint("day_ms", "sso_user_id", "metric"),
 )
 
-ALL = (sso_users, sso_device_grants, sso_logins, sso_families, sso_tokens, sso_managed_settings, sso_telemetry)
+# Claude Code sessions seen with a gateway token (the x-claude-code-session-id header), flushed from memory
+# about once a second: sessions and requests per person without parsing a body or writing per request.
+sso_sessions = sa.Table(
+    "sso_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(100), nullable=False),
+    sa.Column("sso_user_id", sa.Integer, nullable=False),
+    sa.Column("team", sa.String(200), nullable=False),
+    sa.Column("first_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_ms", sa.BigInteger, nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
+    sa.PrimaryKeyConstraint("session_id", "sso_user_id"),
+    sa.Index("ix_sso_sessions_last", "last_ms"),
+)
+
+ALL = (sso_users, sso_device_grants, sso_logins, sso_families, sso_tokens, sso_managed_settings, sso_telemetry,
+       sso_sessions)

@@ -72,6 +72,10 @@ class SsoService:
         scopes = await self.store.managed([managed.GLOBAL, user["team"]])
         return managed.envelope(scopes, user["team"])
 
+    async def count(self, user: dict[str, Any], metric: str) -> None:
+        """A gateway-side event in the person's daily summary (e.g. a managed-settings fetch)."""
+        await self.store.add_telemetry(now_ms() // DAY_MS * DAY_MS, user["id"], user["team"], {metric: 1.0})
+
     async def record_telemetry(self, user: dict[str, Any], signal: str, body: bytes, ctype: str) -> None:
         try:
             values = telemetry.summarize(signal, telemetry.decode(signal, body, ctype))

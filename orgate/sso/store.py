@@ -18,6 +18,7 @@ from orgate.sso.schema import (
     sso_families,
     sso_logins,
     sso_managed_settings,
+    sso_sessions,
     sso_telemetry,
     sso_tokens,
     sso_users,
@@ -230,3 +231,20 @@ class SsoStore:
              .select_from(t.join(u, u.c.id == t.c.sso_user_id))
              .where(t.c.day_ms >= since_ms).group_by(*group, t.c.metric).order_by(*group, t.c.metric))
         return await self._all(q)
+
+    # -- sessions ----------------------------------------------------------------------------------------
+    async def add_sessions(self, rows: list[dict[str, Any]]) -> None:
+        """rows: session_id, sso_user_id, team, first_ms, last_ms, requests (added to what is stored)."""
+        if not rows:
+            return
+        async with self.engine.begin() as conn:
+            stmt = _insert(conn, sso_sessions)
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["session_id", "sso_user_id"],
+                set_={"last_ms": stmt.excluded.last_ms, "requests": sso_sessions.c.requests + stmt.excluded.requests}),
+                sorted(rows, key=lambda r: (r["session_id"], r["sso_user_id"])))
+
+    async def sessions(self, since_ms: int, limit: int = 500) -> list[dict[str, Any]]:
+        s, u = sso_sessions, sso_users
+        return await self._all(sa.select(s, u.c.email).select_from(s.join(u, u.c.id == s.c.sso_user_id))
+                               .where(s.c.last_ms >= since_ms).order_by(s.c.last_ms.desc()).limit(limit))

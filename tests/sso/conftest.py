@@ -25,6 +25,6 @@ def idp(idp_session: FakeOidc) -> FakeOidc:
 
 @pytest.fixture(scope="module")
 def sso_gw(fake_session, idp_session) -> Iterator[Gateway]:
-    gw = sso_gateway(fake_session.url, idp_session).start()
+    gw = sso_gateway(fake_session.url, idp_session).start(timeout=120)
     yield gw
     gw.stop()

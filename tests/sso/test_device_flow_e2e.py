@@ -94,6 +94,9 @@ def _inference(gw, fake, token):
     assert {r["endpoint"] for r in rows} >= {"messages", "count_tokens"}
     assert any(r["stream"] for r in rows) and any(not r["stream"] for r in rows)
     assert sum(r["cost_micros"] for r in rows) > 0
+    sessions = httpx.get(gw.url + "/admin/api/sso/sessions", headers=ADMIN).json()["data"]
+    seen = [x for x in sessions if x["session_id"] == "sess-e2e-1"]
+    assert seen and seen[0]["email"] == "alice@example.com" and seen[0]["requests"] >= 3
     # Attribution: each row's key is the person's internal key, and the person is in team "platform".
     owners = gw.query("SELECT u.email, u.team FROM ledger l JOIN sso_users u ON u.key_id = l.key_id "
                       "WHERE l.key_id = :k", k=person["key_id"])
@@ -130,6 +133,9 @@ def test_managed_settings_envelope_etag_and_304(sso_gw, idp):
     changed = httpx.get(sso_gw.url + "/managed/settings", headers=bearer(token, **{"if-none-match": f'"sha256:{mine}"'}))
     assert changed.status_code == 200 and changed.json()["settings"]["model"] == "claude-sonnet-4-5"
     assert httpx.get(sso_gw.url + "/managed/settings").status_code == 401
+    summary = httpx.get(sso_gw.url + "/admin/api/sso/telemetry?by=user", headers=ADMIN).json()["data"]
+    fetches = {r["metric"]: r["value"] for r in summary if r["email"] == "alice@example.com"}
+    assert fetches["gateway:managed_settings_304"] >= 1 and fetches["gateway:managed_settings_200"] >= 2
 
 
 def _metrics_export(lines_added: int) -> bytes:
