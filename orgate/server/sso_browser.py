@@ -94,7 +94,7 @@ async def device_confirm(app: App, req: Request) -> None:
     if not same_origin(app, req):
         await failed(req, "Cross-site request refused.", 403)
         return
-    if not _limiter(app, "confirm", 10).allow(admin_session.client_addr(req)):
+    if not _limiter(app, "confirm", app.settings.sso.code_entries_per_address).allow(admin_session.client_addr(req)):
         await failed(req, "Too many codes entered from this address; wait a few minutes.", 429)
         return
     form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
@@ -129,6 +129,10 @@ async def callback(app: App, req: Request) -> None:
     except (IdpUnavailable, OSError) as e:
         log.warning("identity provider unavailable at callback: %s", type(e).__name__)
         await failed(req, "The identity provider could not be reached. Try again in a moment.", 502)
+        return
+    except Exception:
+        log.exception("sign-in callback failed")
+        await failed(req, "Something went wrong on the gateway; the administrator can see it in its log.", 500)
         return
     if done.purpose == "admin":
         await _admin_session(app, req, done.identity, clear)

@@ -46,7 +46,7 @@ class SsoService:
         refresh token), so removal at the IdP or in orgate ends the sign-in at the next refresh."""
         row = await self.tokens.refresh_row(refresh_token)
         user = await self.store.user(row["sso_user_id"])
-        if user is None or user["status"] != "active":
+        if user is None or not await self.directory.active(user):
             await self.store.revoke_family(row["family_id"])
             raise GrantError("invalid_grant", "Your account on this gateway is disabled.")
         family = await self.store.family(row["family_id"])

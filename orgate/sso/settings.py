@@ -38,6 +38,9 @@ class SsoSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     refresh_ttl_seconds: int = 14 * 86400
     device_code_ttl_seconds: int = 600
     poll_interval_seconds: int = 5
+    # Per client address, per 10 minutes (as Anthropic's gateway): device codes asked, user codes entered.
+    device_codes_per_address: int = 30
+    code_entries_per_address: int = 10
     # Client telemetry (OTLP/HTTP) is summarized per user and team; optionally also relayed verbatim here.
     telemetry_forward_url: str | None = None
 

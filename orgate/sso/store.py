@@ -77,10 +77,11 @@ class SsoStore:
         assert row is not None
         return row
 
-    async def update_user(self, user_id: int, **values: Any) -> None:
+    async def update_user(self, sso_user_id: int, /, **values: Any) -> None:
         if "groups" in values:
             values["groups"] = orjson.dumps(list(values["groups"] or ())).decode()
-        await self._write(sso_users.update().where(sso_users.c.id == user_id).values(updated_ms=now_ms(), **values))
+        await self._write(sso_users.update().where(sso_users.c.id == sso_user_id).values(updated_ms=now_ms(),
+                                                                                           **values))
 
     # -- device grants -----------------------------------------------------------------------------------
     async def add_grant(self, device_hash: str, user_code: str, ttl_s: int, interval_s: int) -> None:

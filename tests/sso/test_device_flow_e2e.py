@@ -97,10 +97,14 @@ def _inference(gw, fake, token):
     sessions = httpx.get(gw.url + "/admin/api/sso/sessions", headers=ADMIN).json()["data"]
     seen = [x for x in sessions if x["session_id"] == "sess-e2e-1"]
     assert seen and seen[0]["email"] == "alice@example.com" and seen[0]["requests"] >= 3
-    # Attribution: each row's key is the person's internal key, and the person is in team "platform".
-    owners = gw.query("SELECT u.email, u.team FROM ledger l JOIN sso_users u ON u.key_id = l.key_id "
-                      "WHERE l.key_id = :k", k=person["key_id"])
-    assert owners and {(o["email"], o["team"]) for o in owners} == {("alice@example.com", "platform")}
+    # Attribution: every row carries the person's orgate user and the team their IdP group maps to.
+    owners = gw.query("SELECT DISTINCT u.email, t.name AS team FROM ledger l JOIN users u ON u.id = l.user_id "
+                      "JOIN teams t ON t.id = l.team_id WHERE l.key_id = :k", k=person["key_id"])
+    assert owners == [{"email": "alice@example.com", "team": "platform"}]
+    user = gw.query("SELECT * FROM users WHERE id = :u", u=person["user_id"])[0]
+    assert user["external_id"].endswith("#00u-alice") and user["budget_micros"] == 25_000_000
+    assert user["spent_micros"] == sum(r["cost_micros"] for r in gw.query(
+        "SELECT cost_micros FROM ledger WHERE user_id = :u", u=person["user_id"]))
 
 
 def test_managed_settings_envelope_etag_and_304(sso_gw, idp):
@@ -236,6 +240,20 @@ def test_disabling_the_person_cuts_access_within_a_second(sso_gw, idp):
     assert d.token_request(grant_type="refresh_token",
                            refresh_token=t["refresh_token"]).json()["error"] == "invalid_grant"
     httpx.patch(sso_gw.url + f"/admin/api/sso/users/{person['id']}", headers=ADMIN, json={"status": "active"})
+    # The same through the people-and-teams model (what `orgate users disable` writes): same bound.
+    t = login(sso_gw)
+    assert httpx.get(sso_gw.url + "/v1/models", headers=bearer(t["access_token"])).status_code == 200
+    now = int(time.time() * 1000)
+    execute(sso_gw, "UPDATE users SET status = 'disabled', updated_ms = :n WHERE id = :u", n=now,
+            u=person["user_id"])
+    time.sleep(1.5)
+    r = httpx.get(sso_gw.url + "/v1/models", headers=bearer(t["access_token"]))
+    assert r.status_code == 403 and "disabled" in r.json()["error"]["message"]
+    assert d.token_request(grant_type="refresh_token",
+                           refresh_token=t["refresh_token"]).json()["error"] == "invalid_grant"
+    assert Browser(sso_gw).sign_in(DeviceLogin.start(sso_gw).device).status_code == 403  # and no new sign-in
+    execute(sso_gw, "UPDATE users SET status = 'active', updated_ms = :n WHERE id = :u", n=now + 1,
+            u=person["user_id"])
 
 
 def test_removal_from_the_allowed_group_at_the_idp_ends_the_sign_in_at_refresh(sso_gw, idp):
