@@ -94,6 +94,12 @@ class Tokens:
             {"hash": hash_key(refresh), "kind": "refresh", "expires_ms": now + self.s.refresh_ttl_seconds * 1000,
              **common},
         ])
+        # A replay in another request may have revoked the family between our spend and this insert; read
+        # after our commit, so either we see its revocation here or its revoking UPDATE covered our rows.
+        fam = await self.store.family(family)
+        if fam is None or fam["revoked"]:
+            await self.store.revoke_family(family)
+            raise GrantError("invalid_grant", "This sign-in was revoked; run /login again.")
         return Issued(access, refresh, ttl)
 
     async def refresh_row(self, refresh_token: str) -> dict[str, Any]:
