@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from orgate.server import admin_session
 from orgate.server.asgi import ClientGone, Request, respond
-from orgate.server.sso_oauth import _limiter, base_url
+from orgate.server.sso_oauth import base_url, limiter
 from orgate.server.web_pages import SECURITY
 from orgate.sso.device import normalize_user_code
 from orgate.sso.oidc import IdpUnavailable, SignInRefused
@@ -94,7 +94,7 @@ async def device_confirm(app: App, req: Request) -> None:
     if not same_origin(app, req):
         await failed(req, "Cross-site request refused.", 403)
         return
-    if not _limiter(app, "confirm", app.settings.sso.code_entries_per_address).allow(admin_session.client_addr(req)):
+    if not limiter(app, "confirm", app.settings.sso.code_entries_per_address).allow(admin_session.client_addr(req)):
         await failed(req, "Too many codes entered from this address; wait a few minutes.", 429)
         return
     form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}

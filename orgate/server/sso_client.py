@@ -95,7 +95,7 @@ def _forward(app: App, path: str, raw: bytes, headers: dict[str, str]) -> None:
 
     async def send() -> None:
         try:
-            await app.sso.oidc._http.post(url.rstrip("/") + path, content=raw, headers=keep)
+            await app.sso.oidc.http.post(url.rstrip("/") + path, content=raw, headers=keep)
         except Exception as e:  # noqa: BLE001
             log.warning("telemetry forward failed: %s", type(e).__name__)
 

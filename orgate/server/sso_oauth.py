@@ -91,7 +91,7 @@ async def metadata(app: App, req: Request) -> None:
     }), {"cache-control": "public, max-age=300"})
 
 
-def _limiter(app: App, name: str, limit: int) -> PerAddress:
+def limiter(app: App, name: str, limit: int) -> PerAddress:
     attr = f"sso_limit_{name}"
     lim = getattr(app, attr, None)
     if lim is None:
@@ -103,7 +103,7 @@ def _limiter(app: App, name: str, limit: int) -> PerAddress:
 async def device_authorization(app: App, req: Request) -> None:
     try:
         await read_form(req)  # Claude Code sends `surface=claude_code`; client_id and scope are never required
-        if not _limiter(app, "device", app.settings.sso.device_codes_per_address).allow(client_addr(req)):
+        if not limiter(app, "device", app.settings.sso.device_codes_per_address).allow(client_addr(req)):
             raise GrantError("slow_down", "Too many sign-in attempts from this address; wait a few minutes.", 429)
         await app.sso.sweep_now_and_then()
         await send_oauth(req, 200, await app.sso.device.start(base_url(app, req)))

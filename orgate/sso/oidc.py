@@ -53,15 +53,15 @@ class OidcClient:
         self._meta_at = 0.0
         self._keys: KeySet | None = None
         self._keys_at = 0.0
-        self._http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     async def metadata(self) -> dict[str, Any]:
         if self._meta is None or time.monotonic() - self._meta_at > DISCOVERY_TTL_S:
             url = self.s.issuer.rstrip("/") + "/.well-known/openid-configuration"  # type: ignore[union-attr]
-            r = await self._http.get(url)
+            r = await self.http.get(url)
             r.raise_for_status()
             meta = r.json()
             if meta.get("issuer") != self.s.issuer:
@@ -72,7 +72,7 @@ class OidcClient:
     async def _key_set(self, refresh: bool = False) -> KeySet:
         stale = time.monotonic() - self._keys_at > DISCOVERY_TTL_S
         if self._keys is None or stale or (refresh and time.monotonic() - self._keys_at > REFETCH_S):
-            r = await self._http.get((await self.metadata())["jwks_uri"])
+            r = await self.http.get((await self.metadata())["jwks_uri"])
             r.raise_for_status()
             self._keys, self._keys_at = KeySet.import_key_set(r.json()), time.monotonic()
         return self._keys

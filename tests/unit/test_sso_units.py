@@ -92,3 +92,18 @@ def test_telemetry_inflate_limit_and_garbage():
         telemetry.inflate(gzip.compress(b"\0" * (telemetry.MAX_INFLATED + 10)), "gzip")
     with pytest.raises(Exception):  # noqa: B017 -- any decode error; the route counts it as undecodable
         telemetry.decode("metrics", b"\xff\xff\xff", "application/x-protobuf")
+
+
+def test_the_docs_examples_load(tmp_path):
+    import re
+
+    from orgate.config import load_settings
+    from tests.paths import REPO
+
+    doc = (REPO / "docs" / "claude-code-sso.md").read_text()
+    cfg = tmp_path / "orgate.yaml"
+    cfg.write_text(re.findall(r"```yaml\n(.*?)```", doc, re.S)[0])
+    s = load_settings(cfg, env={"ORGATE_DATA_DIR": str(tmp_path), "ORGATE_SSO_CLIENT_SECRET": "x"})
+    assert s.sso.enabled and s.sso.team_groups["data"] == "data-science" and s.sso.client_secret == "x"
+    machine = json.loads(re.findall(r"```json\n(.*?)```", doc, re.S)[0])
+    assert machine["forceLoginMethod"] == "gateway" and machine["forceLoginGatewayUrl"].startswith("https://")
