@@ -27,6 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orgate.server.app import create_app
+    from orgate.server.guard import guarded_protocol, read_limits
 
     s = _settings(args)
     host = args.host or s.server.host
@@ -34,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(s)
     print(f"orgate listening on http://{host}:{port} (database: {s.db_url.split('@')[-1]})", file=sys.stderr)
     uvicorn.run(
-        app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+        app, host=host, port=port, loop="uvloop", http=guarded_protocol(read_limits(s.server)), lifespan="on",
         log_level=s.server.log_level, access_log=False, proxy_headers=False, timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds),
         timeout_keep_alive=75,
     )

@@ -109,6 +109,13 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     shutdown_grace_seconds: float = 30.0
     log_prompts: bool = False
     log_level: str = "info"
+    # What one slow or hostile client may hold while a request is read (server/guard.py).
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 200
+    header_timeout_seconds: float = 10.0
+    body_min_bytes_per_second: int = 1024
+    body_window_seconds: float = 10.0
+    max_connections: int = 4096  # lowered at start to fit the process's file limit
 
 
 class KeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -160,3 +160,13 @@ class UpstreamUnavailable(UpstreamError):
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         # A timeout is 504 timeout_error; a refused/reset connection is a retryable 502 api_error.
         super().__init__(message, status=504 if timeout else 502, retryable=True)
+
+
+class DependencyUnavailable(GatewayError):
+    """The gateway's own database or Redis is down or too slow (store/outage.py): a retry shortly can succeed,
+    so 503 with x-should-retry: true and a retry-after, never a permanent-looking 500."""
+
+    status, kind, retryable = 503, "overloaded_error", True
+
+    def __init__(self, message: str, retry_after: float = 2.0) -> None:
+        super().__init__(message, retry_after=retry_after)

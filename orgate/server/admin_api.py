@@ -22,6 +22,7 @@ from orgate.server.asgi import Request
 from orgate.server.web_pages import send_error, send_json
 from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks, usage_csv_rows
 from orgate.store.ledger_repo import DAY_MS, LedgerRepo, days_back
+from orgate.store.outage import unavailable
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -441,6 +442,6 @@ async def dispatch(app: App, req: Request) -> None:
                            kind="invalid_request_error")
     except GatewayError as e:
         await send_error(req, e)
-    except Exception:
+    except Exception as e:
         app.log.exception("admin api error")
-        await send_error(req, InternalError("Internal error."))
+        await send_error(req, unavailable(e) or InternalError("Internal error."))

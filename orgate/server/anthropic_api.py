@@ -19,6 +19,7 @@ from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamU
 from orgate.pipeline import Exchange
 from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
 from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
+from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall, relayed
 
 if TYPE_CHECKING:
@@ -85,9 +86,9 @@ async def messages(app: App, req: Request) -> None:
     except asyncio.CancelledError:
         ex.disconnected = True
         raise
-    except Exception:
+    except Exception as e:
         app.log.exception("unexpected error", extra={"request_id": req.request_id})
-        error = InternalError("Internal server error.")
+        error = unavailable(e) or InternalError("Internal server error.")
     finally:
         if error is not None and ex.ttft_ms is None:
             await respond(req.send, error.status, anthropic_error(error, req.request_id),

@@ -26,7 +26,8 @@ from orgate.routing.catalog import Catalog
 from orgate.routing.router import Router
 from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond
-from orgate.server.render import anthropic_error, error_headers, openai_error
+from orgate.server.preauth import error_body, key_first
+from orgate.server.render import error_headers
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.db import make_engine, migrate_in_child
 from orgate.store.keys_repo import KeysRepo
@@ -166,6 +167,8 @@ class App:
         if handler is None:
             await not_found(req)
             return
+        if not await key_first(self, req):
+            return
         await handler(self, req)
 
 
@@ -175,9 +178,7 @@ async def health(app: App, req: Request) -> None:
 
 async def not_found(req: Request) -> None:
     err = NotFound(f"No route for {req.method} {req.scope['path']}.")
-    openai_style = req.path.startswith(("/v1/chat", "/v1/responses", "/v2/"))
-    body = openai_error(err, req.request_id) if openai_style else anthropic_error(err, req.request_id)
-    await respond(req.send, 404, body, error_headers(err, req.request_id))
+    await respond(req.send, 404, error_body(req, err), error_headers(err, req.request_id))
 
 
 def create_app(settings: Settings) -> App:

@@ -29,6 +29,7 @@ from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
 from orgate.server.render import answer_headers, error_headers, openai_error
+from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall
 
 if TYPE_CHECKING:
@@ -136,9 +137,9 @@ async def handle(app: App, req: Request, dialect: Dialect) -> None:
         error = e
     except ClientGone:
         ex.disconnected = True
-    except Exception:
+    except Exception as e:
         app.log.exception("unexpected error in %s", dialect.api)
-        error = InternalError("Internal server error.")
+        error = unavailable(e) or InternalError("Internal server error.")
     finally:
         if error is not None and ex.ttft_ms is None:
             await respond(req.send, error.status, openai_error(error, req.request_id),

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from orgate.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from orgate.errors import AuthenticationFailed, GatewayError, InternalError, InvalidRequest
 from orgate.governance import budget
 from orgate.governance.keys import now_ms
 from orgate.keyauth import extract_key
 from orgate.server.asgi import Request, respond
 from orgate.server.render import anthropic_error, error_headers
 from orgate.store.ledger_repo import LedgerRepo, days_back
+from orgate.store.outage import unavailable
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -67,8 +68,11 @@ async def key_usage(app: App, req: Request) -> None:
             **await _accounts(app, key),
         }
         await respond(req.send, 200, orjson.dumps(body), {"cache-control": "no-store"})
-    except GatewayError as e:
-        await respond(req.send, e.status, anthropic_error(e, req.request_id), error_headers(e, req.request_id))
+    except Exception as e:
+        err = e if isinstance(e, GatewayError) else unavailable(e) or InternalError("Internal server error.")
+        if err.status == 500:
+            app.log.exception("usage page failed", extra={"request_id": req.request_id})
+        await respond(req.send, err.status, anthropic_error(err, req.request_id), error_headers(err, req.request_id))
 
 
 async def _accounts(app: App, key: Any) -> dict[str, Any]:

@@ -47,7 +47,10 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Bounded waits: a database that is down or hung answers within seconds as an outage (503, retry) instead
+    # of holding requests for minutes: connect 5 s, a pool slot 5 s, any statement 10 s.
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5,
+                               connect_args={"timeout": 5, "command_timeout": 10})
 
 
 def _alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -34,7 +34,8 @@ return 0
 
 class RedisCounters:
     def __init__(self, url: str, prefix: str = "orgate:") -> None:
-        self.client = redis.from_url(url)
+        # Bounded waits: a stalled Redis is an outage answered 503 in seconds, not a hung request.
+        self.client = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
         self._admit = self.client.register_script(_ADMIT)
         self._release = self.client.register_script(_RELEASE)

@@ -18,20 +18,12 @@ from typing import Any
 from orgate.config import Settings
 from orgate.governance.leases import BudgetLeases, Ref, Release
 from orgate.store.budget_repo import BudgetRepo
+from orgate.store.outage import is_outage
 from orgate.store.row_bounds import row_fitter
 from orgate.store.schema import ledger
 
 log = logging.getLogger("orgate.ledger")
 fit_row = row_fitter(ledger)
-
-
-def unreachable(e: BaseException) -> bool:
-    """The database is down or the connection broke (retry everything later), as opposed to refusing data."""
-    import sqlalchemy.exc as sx
-
-    if isinstance(e, (OSError, TimeoutError, ConnectionError, sx.OperationalError, sx.InterfaceError)):
-        return True
-    return isinstance(e, sx.DBAPIError) and bool(e.connection_invalidated)
 
 
 class LedgerWriter:
@@ -103,7 +95,7 @@ class LedgerWriter:
             except Exception as e:
                 # A reachable database refused the batch: settle budgets on their own (they must never wait on
                 # a row), then find the rows at fault.
-                isolate = bool(rows) and not unreachable(e) and await self._try(
+                isolate = bool(rows) and not is_outage(e) and await self._try(
                     lambda: self.repo.flush([], releases, returned))
                 if not isolate:
                     log.exception("ledger flush failed; %d rows kept for retry", len(rows))
@@ -127,7 +119,7 @@ class LedgerWriter:
             self.flushed_rows += len(rows)
             return
         except Exception as e:
-            if unreachable(e):
+            if is_outage(e):
                 self._rows[:0] = rows  # the database went away meanwhile: retry them all next round
                 return
             if len(rows) > 1:
