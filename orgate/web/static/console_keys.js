@@ -26,6 +26,9 @@
     return panel;
   }
 
+  Console.models = models;  // shared with console_accounts.js
+  Console.secretPanel = secretPanel;
+
   // The form shared by create and edit; returns [form, read()] where read() gives the JSON body.
   function keyForm(ids, k, submitLabel, onSubmit) {
     const v = (x) => (x === null || x === undefined ? "" : String(x));
