@@ -116,6 +116,8 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     body_min_bytes_per_second: int = 1024
     body_window_seconds: float = 10.0
     max_connections: int = 4096  # lowered at start to fit the process's file limit
+    # A stream with no byte to the client for this long gets the dialect's keep-alive (0: never).
+    keepalive_seconds: float = 10.0
 
 
 class KeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

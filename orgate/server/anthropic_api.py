@@ -18,6 +18,7 @@ from orgate.dialects.anthropic.usage import merge_usage
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
 from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
+from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
 from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
 from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall, relayed
@@ -149,23 +150,26 @@ async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: 
     """Upstream SSE bytes to the client as they arrive; usage read on the side."""
     tee = UsageTee()
     ex.first_byte()
-    await start_stream(req.send, headers)
+    stage = KeepAlive(req.send, app.settings.server.keepalive_seconds, ANTHROPIC_PING)
+    send = stage.send
+    await start_stream(send, headers)
     try:
         async for chunk in chunks:
             tee.feed(chunk)
-            await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         tee.finish()
         tail = b""
         if not tee.stopped and tee.error is None:
             tail = encode_event("error", {"type": "error", "error": {
                 "type": "api_error", "message": "The upstream stream ended before message_stop."}})
             tee.error = {"type": "api_error"}
-        await req.send({"type": "http.response.body", "body": tail, "more_body": False})
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
     except UpstreamUnavailable as e:
         tee.error = {"type": e.kind}
         frame = encode_event("error", {"type": "error", "error": {"type": e.kind, "message": e.message}})
-        await req.send({"type": "http.response.body", "body": frame, "more_body": False})
+        await send({"type": "http.response.body", "body": frame, "more_body": False})
     finally:
+        stage.stop()
         # On a client disconnect the task is cancelled here: the upstream is closed and usage so far billed.
         await resp.aclose()
         ex.usage = tee.usage

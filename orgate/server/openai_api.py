@@ -28,6 +28,7 @@ from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
+from orgate.server.keepalive import OPENAI_PING, KeepAlive
 from orgate.server.render import answer_headers, error_headers, openai_error
 from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall
@@ -178,13 +179,16 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
         return
     encoder, opening = dialect.encoder(app, turn)
     assert opened.chunks is not None
-    await _translate_stream(req, ex, opened.chunks, resp, headers, encoder, opening)
+    stage = KeepAlive(req.send, app.settings.server.keepalive_seconds, OPENAI_PING)
+    try:
+        await _translate_stream(stage.send, ex, opened.chunks, resp, headers, encoder, opening)
+    finally:
+        stage.stop()
 
 
-async def _translate_stream(req: Request, ex: Exchange, chunks: Any, resp: Any, headers: dict[str, str],
+async def _translate_stream(send: Any, ex: Exchange, chunks: Any, resp: Any, headers: dict[str, str],
                             encoder: Encoder, opening: bytes) -> None:
     decoder, tee = SSEFramer(), UsageTee()
-    send = req.send
     ex.first_byte()
     await start_stream(send, headers)
     if opening:

@@ -25,6 +25,7 @@ from orgate.pipeline import Exchange
 from orgate.routing.catalog import ModelRoute
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import Request, respond, start_stream
+from orgate.server.keepalive import OPENAI_PING, KeepAlive
 from orgate.server.render import from_upstream
 from orgate.upstreams.base import UpstreamResponse
 from orgate.upstreams.openai_compat import OpenAICompatUpstream, chat_body, openai_headers
@@ -122,7 +123,7 @@ async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str
         await respond(req.send, resp.status, data, headers)
         return
     assert opened.chunks is not None
-    await _relay_stream(req, ex, opened.chunks, resp, headers, client_usage)
+    await _relay_stream(req, ex, opened.chunks, resp, headers, client_usage, app.settings.server.keepalive_seconds)
 
 
 class StreamTee:
@@ -163,9 +164,10 @@ class StreamTee:
 
 
 async def _relay_stream(req: Request, ex: Exchange, chunks: Any, resp: UpstreamResponse,
-                        headers: dict[str, str], client_usage: bool) -> None:
+                        headers: dict[str, str], client_usage: bool, keepalive: float) -> None:
     tee = StreamTee(client_usage)
-    send = req.send
+    stage = KeepAlive(req.send, keepalive, OPENAI_PING)
+    send = stage.send
     ex.first_byte()
     await start_stream(send, headers)
     try:
@@ -183,6 +185,7 @@ async def _relay_stream(req: Request, ex: Exchange, chunks: Any, resp: UpstreamR
         # A partial event is dropped: the client gets whole events, then the error.
         await send({"type": "http.response.body", "body": _error_event(e.kind, e.message), "more_body": False})
     finally:
+        stage.stop()
         await resp.aclose()
         if tee.usage is not None:
             ex.usage = tee.usage

@@ -27,25 +27,38 @@ def _summary_request(body: dict) -> bool:
     return last.get("role") == "user" and "summary" in blob and "conversation" in blob
 
 
-@pytest.mark.clients
-@pytest.mark.skipif(CLAUDE is None, reason="Claude Code is not installed")
-def test_claude_code_compacts_on_prompt_too_long(gateway, fake, key, tmp_path):
-    seen, state = [], {"errored": 0}
+def _tool_results(body: dict) -> int:
+    return sum(1 for m in body["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
+               if b.get("type") == "tool_result")
+
+
+def _overflow_after_two_tools(tool: str, args, summary=None):
+    """An agent session for the fake: two calls of `tool`, then one context overflow, then text (a summary
+    for the client's compaction request when `summary` recognises it). Returns the script, the request bodies
+    seen and a state dict with the number of overflows sent."""
+    seen: list[dict] = []
+    state = {"errored": 0}
 
     def script(body):
         seen.append(body)
-        if _summary_request(body):
-            return text("<summary>The user asked for hello.txt; it was written.</summary>")
-        results = sum(1 for m in body["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
-                      if b.get("type") == "tool_result")
-        if "Write" in tool_names(body) and results < 2 and not state["errored"]:
-            name = f"part{results}.txt"
-            return tool_use("Write", {"file_path": str(tmp_path / name), "content": BIG})
-        if results >= 2 and not state["errored"]:
+        if summary is not None and summary(body):
+            return text("<summary>The user asked for files; they were written.</summary>")
+        results = _tool_results(body)
+        if not state["errored"] and results >= 2:
             state["errored"] += 1
             return error(400, "invalid_request_error", TOO_LONG)
+        if not state["errored"] and tool in tool_names(body):
+            return tool_use(tool, args(results))
         return text("Done after compaction.")
 
+    return script, seen, state
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(CLAUDE is None, reason="Claude Code is not installed")
+def test_claude_code_compacts_on_prompt_too_long(gateway, fake, key, tmp_path):
+    script, seen, state = _overflow_after_two_tools(
+        "Write", lambda n: {"file_path": str(tmp_path / f"part{n}.txt"), "content": BIG}, _summary_request)
     fake.default = script
     env = {**os.environ, "ANTHROPIC_BASE_URL": gateway.url + "/v1", "ANTHROPIC_API_KEY": key,
            "CLAUDE_CONFIG_DIR": tempfile.mkdtemp(prefix="claude-cfg-"), "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -74,23 +87,14 @@ CODEX = find_bin("codex")
 @pytest.mark.skipif(CODEX is None, reason="Codex CLI is not installed")
 def test_codex_on_context_length_exceeded(gateway, fake, key):
     from tests.clients.test_codex import _config
-    seen, state = [], {"errored": 0}
-
-    def script(body):
-        seen.append(body)
-        results = sum(1 for m in body["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
-                      if b.get("type") == "tool_result")
-        if "exec_command" in tool_names(body) and results < 2 and not state["errored"]:
-            return tool_use("exec_command", {"cmd": f"echo part{results}", "workdir": str(work)})
-        if results >= 2 and not state["errored"]:
-            state["errored"] += 1
-            return error(400, "invalid_request_error", TOO_LONG)
-        return text("Done after compaction.")
-
+    holder: dict = {}
+    script, seen, state = _overflow_after_two_tools(
+        "exec_command", lambda n: {"cmd": f"echo part{n}", "workdir": str(holder["work"])})
     with client_home("codex") as home:
         codex_home, work = home / "codex-home", home / "work"
         codex_home.mkdir()
         work.mkdir()
+        holder["work"] = work
         (codex_home / "config.toml").write_text(_config(gateway.url + "/v1", "claude-sonnet-4.5"))
         fake.default = script
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
@@ -116,20 +120,7 @@ OPENCODE = find_bin("opencode")
 @pytest.mark.skipif(OPENCODE is None, reason="OpenCode is not installed")
 def test_opencode_on_context_length_exceeded(gateway, fake, key):
     from tests.clients.test_opencode import _config, _env
-    seen, state = [], {"errored": 0}
-
-    def script(body):
-        seen.append(body)
-        tools = tool_names(body)
-        results = sum(1 for m in body["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
-                      if b.get("type") == "tool_result")
-        if "bash" in tools and results < 2 and not state["errored"]:
-            return tool_use("bash", {"command": f"echo part{results}", "description": "echo"})
-        if "bash" in tools and results >= 2 and not state["errored"]:
-            state["errored"] += 1
-            return error(400, "invalid_request_error", TOO_LONG)
-        return text("Done after compaction.")
-
+    script, seen, state = _overflow_after_two_tools("bash", lambda n: {"command": f"echo part{n}", "description": "echo"})
     fake.default = script
     with client_home("opencode") as home:
         work = home / "work"

@@ -53,6 +53,26 @@ class Reply:
     delay: float = 0.0  # seconds before answering at all (a slow first byte)
     drop: bool = False  # close the connection instead of answering
     drop_after_events: int | None = None  # stream: close the connection after this many events
+    pause_after: int | None = None  # stream: after this many events, think silently for `pause` seconds
+    pause: float = 0.0
+    hang_after: int | None = None  # stream: after this many events, send nothing more and never close
+
+
+async def stream_fault(request: web.Request, reply: Reply, n: int) -> bool:
+    """Before writing event `n` of a stream: pause, hang or drop as scripted; True when nothing more goes out."""
+    if reply.drop_after_events is not None and n >= reply.drop_after_events:
+        request.transport.close()  # type: ignore[union-attr]
+        return True
+    if reply.pause_after is not None and n == reply.pause_after:
+        await asyncio.sleep(reply.pause)
+    if reply.hang_after is not None and n >= reply.hang_after:
+        # A dead upstream: headers and some events, then silence until the other side gives up.
+        for _ in range(1200):
+            if request.transport is None or request.transport.is_closing():
+                break
+            await asyncio.sleep(0.1)
+        return True
+    return False
 
 
 def _message(content: list[dict[str, Any]], stop: str = "end_turn", model: str = "claude-sonnet-4-5") -> dict[str, Any]:
@@ -370,8 +390,7 @@ class BedrockFake(ScriptedServer):
         resp = web.StreamResponse(status=200, headers={**rid, "Content-Type": "application/vnd.amazon.eventstream", "X-Amzn-Bedrock-Content-Type": "application/json"})
         await resp.prepare(request)
         for n, frame in enumerate(frames):
-            if reply.drop_after_events is not None and n >= reply.drop_after_events:
-                request.transport.close()  # type: ignore[union-attr]
+            if await stream_fault(request, reply, n):
                 return resp
             await write_pieces(resp, frame, reply.write_size)
         await resp.write_eof()

@@ -34,6 +34,7 @@ from tests.fakes.bedrock_fake import (
     extra_input,
     fault,
     message_events,
+    stream_fault,
     text_message,
     unsupported_betas,
     write_pieces,
@@ -181,8 +182,7 @@ class VertexFake(ScriptedServer):
         await resp.prepare(request)
         events = reply.events if reply.events is not None else message_events(message)
         for n, ev in enumerate(events):
-            if reply.drop_after_events is not None and n >= reply.drop_after_events:
-                request.transport.close()  # type: ignore[union-attr]
+            if await stream_fault(request, reply, n):
                 return resp
             await write_pieces(resp, encode_event(ev["type"], ev), reply.write_size)
         await resp.write_eof()
