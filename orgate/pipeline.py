@@ -151,7 +151,7 @@ class Pipeline:
         rates = self.prices[route.public_id] if route else None
         cost = rates.cost_micros(ex.usage) if rates else 0
         savings = rates.cache_savings_micros(ex.usage) if rates else 0
-        if ex.key.tpm:
+        if self.limiter.counts_tokens(ex.key):
             self._background(self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens))
         target = ex.target
         row = {

@@ -153,3 +153,23 @@ def test_disabling_a_user_or_team_cuts_its_keys_within_a_second(gateway, fake, l
             break
         assert time.time() < deadline, "still served 3 s after the disable"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("level", ["user", "team"])
+def test_user_or_team_rpm_is_shared_by_its_keys(gateway, fake, level):
+    tag = str(time.monotonic_ns())
+    team = gateway.create_account("team", name="t" + tag, **({"rpm": 2} if level == "team" else {}))
+    user = gateway.create_account("user", name="u" + tag, default_team_id=team, **({"rpm": 2} if level == "user" else {}))
+    keys = [gateway.create_key(f"k{i}{tag}", user_id=user, team_id=team) for i in range(2)]
+    clients = [anthropic.Anthropic(base_url=gateway.url, api_key=k, max_retries=0) for k in keys]
+    statuses = []
+    for c in (clients[0], clients[1], clients[0]):  # two keys, one shared limit of 2 a minute
+        try:
+            c.messages.create(model="claude-haiku-4.5", max_tokens=10, messages=MSG)
+            statuses.append(200)
+        except anthropic.RateLimitError as e:
+            statuses.append(429)
+            assert f"{level} 't{tag}'" in e.message or f"{level} 'u{tag}'" in e.message
+            assert e.response.headers["x-should-retry"] == "true" and "retry-after" in e.response.headers
+    # a minute boundary between the calls would reset the window: then all three may pass
+    assert statuses == [200, 200, 429] or statuses == [200, 200, 200] and time.time() % 60 < 5, statuses

@@ -50,6 +50,8 @@ class Account:
     budget_micros: int | None
     budget_period: str
     allowed_models: frozenset[str] | None
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class KeyRecord:
     levels: tuple[KeyRecord | Account, ...] = field(init=False, repr=False, compare=False)
     capped: tuple[KeyRecord | Account, ...] = field(init=False, repr=False, compare=False)
     refs: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
+    rate_limited: tuple[KeyRecord | Account, ...] = field(init=False, repr=False, compare=False)
     level: str = field(default="key", init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +84,8 @@ class KeyRecord:
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "capped", tuple(x for x in levels if x.budget_micros is not None))
         object.__setattr__(self, "refs", tuple((x.level, x.id) for x in levels))
+        object.__setattr__(self, "rate_limited", tuple(
+            x for x in levels if x.rpm or x.tpm or (x is self and self.max_concurrency)))
 
     def check_usable(self, now: int | None = None) -> None:
         """Refuse a key that exists but may not be used; the caller already matched its hash."""

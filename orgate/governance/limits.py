@@ -1,9 +1,11 @@
-"""Per-key request, token and concurrency limits.
+"""Request, token and concurrency limits of keys, and request and token limits of their users and teams.
 
 The rule lives here; the counting lives behind the `Counters` port: `MemoryCounters` counts in this
 process (one instance), `store/redis_counters.py` counts in Redis with one Lua script per check so several
 instances share one limit. Windows are fixed one-minute buckets (UTC minute), the same on every instance.
-Keys without limits never touch a counter.
+Keys without limits never touch a counter. A user's or team's limit is shared by all of its keys; its
+counters are named by level and id (`user:7`), so two databases sharing one Redis must not both have users
+or teams with limits.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import defaultdict
 from typing import Protocol
 
 from orgate.errors import RateLimited
-from orgate.governance.keys import KeyRecord
+from orgate.governance.keys import Account, KeyRecord
 
 # What a check refused: (which limit, message) by the code a counter returns.
 REFUSALS = {
@@ -26,6 +28,10 @@ REFUSALS = {
 def counter_id(key: KeyRecord) -> str:
     """Counters are named by a slice of the key's hash: unique across databases sharing one Redis."""
     return key.hash[:16]
+
+
+def _ident(x: KeyRecord | Account) -> str:
+    return counter_id(x) if isinstance(x, KeyRecord) else f"{x.level}:{x.id}"
 
 
 class Counters(Protocol):
@@ -77,21 +83,33 @@ class Limiter:
 
     @staticmethod
     def limited(key: KeyRecord) -> bool:
-        return bool(key.rpm or key.tpm or key.max_concurrency)
+        return bool(key.rate_limited)
 
     async def acquire(self, key: KeyRecord) -> None:
-        """Count the request; raises RateLimited (retryable, with retry-after) when a limit is reached."""
+        """Count the request at every level with limits (key, user, team); raises RateLimited (retryable,
+        with retry-after) naming the level whose limit is reached."""
         now = time.time()
-        code = await self.counters.admit(counter_id(key), int(now // 60), key.rpm or 0, key.tpm or 0, key.max_concurrency or 0)
-        if code:
-            retry_after = 1.0 if code == 3 else round(60 - now % 60, 1)
-            message = REFUSALS[code].format(rpm=key.rpm, tpm=key.tpm, max_concurrency=key.max_concurrency)
-            raise RateLimited(message, retry_after=retry_after)
+        for x in key.rate_limited:
+            conc = (key.max_concurrency or 0) if x is key else 0
+            code = await self.counters.admit(_ident(x), int(now // 60), x.rpm or 0, x.tpm or 0, conc)
+            if code:
+                if x is not key:
+                    await self.release(key)  # the key's concurrency slot, taken a moment ago
+                retry_after = 1.0 if code == 3 else round(60 - now % 60, 1)
+                message = REFUSALS[code].format(rpm=x.rpm, tpm=x.tpm, max_concurrency=key.max_concurrency)
+                if x is not key:
+                    message = message.replace("this key", f"this key's {x.level} '{x.name}'")
+                raise RateLimited(message, retry_after=retry_after)
 
     async def release(self, key: KeyRecord) -> None:
         if key.max_concurrency:
             await self.counters.release(counter_id(key))
 
+    @staticmethod
+    def counts_tokens(key: KeyRecord) -> bool:
+        return any(x.tpm for x in key.rate_limited)
+
     async def add_tokens(self, key: KeyRecord, n: int) -> None:
-        if key.tpm and n:
-            await self.counters.add_tokens(counter_id(key), int(time.time() // 60), n)
+        for x in key.rate_limited:
+            if x.tpm and n:
+                await self.counters.add_tokens(_ident(x), int(time.time() // 60), n)

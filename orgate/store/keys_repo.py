@@ -14,7 +14,7 @@ from orgate.store.schema import keys, teams, users
 
 UPDATABLE = ("name", "budget_micros", "budget_period", "expires_ms", "allowed_models", "rpm", "tpm",
              "max_concurrency", "status", "user_id", "team_id")
-ACCOUNT_COLS = ("id", "name", "status", "budget_micros", "budget_period", "allowed_models")
+ACCOUNT_COLS = ("id", "name", "status", "budget_micros", "budget_period", "allowed_models", "rpm", "tpm")
 
 
 def _allowed(raw: str | None) -> frozenset[str] | None:
@@ -26,7 +26,8 @@ def _account(level: str, row: Any) -> Account | None:
     if m[f"{level}_id_"] is None:
         return None
     return Account(level, m[f"{level}_id_"], m[f"{level}_name"], m[f"{level}_status"], m[f"{level}_budget_micros"],
-                   m[f"{level}_budget_period"], _allowed(m[f"{level}_allowed_models"]))
+                   m[f"{level}_budget_period"], _allowed(m[f"{level}_allowed_models"]), m[f"{level}_rpm"],
+                   m[f"{level}_tpm"])
 
 
 def _record(row: Any) -> KeyRecord:
