@@ -35,7 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(s)
     print(f"orgate listening on http://{host}:{port} (database: {s.db_url.split('@')[-1]})", file=sys.stderr)
     uvicorn.run(
-        app, host=host, port=port, loop="uvloop", http=guarded_protocol(read_limits(s.server)), lifespan="on",
+        # ws="none": a WebSocket upgrade (Codex on /v1/responses) reaches the app as a plain GET it answers 426.
+        app, host=host, port=port, loop="uvloop", http=guarded_protocol(read_limits(s.server)), ws="none",
+        lifespan="on",
         log_level=s.server.log_level, access_log=False, proxy_headers=False, timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds),
         timeout_keep_alive=75,
     )

@@ -12,12 +12,18 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import orgate, anthropic, openai, playwright, botocore'  # the install really happened
 
+# The newest client releases tested (README "Clients tested"), and the oldest Claude Code the README supports
+# (its own directory: both install a `claude` binary). Reinstalled when the pinned versions change.
+CLIENTS="@anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 opencode-ai@1.18.33"
+OLDEST_CLAUDE="@anthropic-ai/claude-code@2.1.197"
 if command -v npm >/dev/null 2>&1; then
-  if [ ! -x .clients/node_modules/.bin/claude ] || [ ! -x .clients/node_modules/.bin/codex ] || [ ! -x .clients/node_modules/.bin/opencode ]; then
-    mkdir -p .clients
+  if [ "$(cat .clients/.pinned 2>/dev/null)" != "$CLIENTS $OLDEST_CLAUDE" ]; then
+    mkdir -p .clients/oldest
     [ -f .clients/package.json ] || echo '{"name": "orgate-test-clients", "private": true}' > .clients/package.json
-    (cd .clients && npm install --no-audit --no-fund --silent \
-      @anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 opencode-ai@1.18.33 >/dev/null)
+    [ -f .clients/oldest/package.json ] || echo '{"name": "orgate-test-clients-oldest", "private": true}' > .clients/oldest/package.json
+    (cd .clients && npm install --no-audit --no-fund --silent $CLIENTS >/dev/null)
+    (cd .clients/oldest && npm install --no-audit --no-fund --silent $OLDEST_CLAUDE >/dev/null)
+    echo "$CLIENTS $OLDEST_CLAUDE" > .clients/.pinned
   fi
   # Gateway sign-in (tests/sso) needs a Claude Code with the Cloud-gateway /login: >= 2.1.278, pinned to the
   # 2.1.330 the protocol notes observed; kept apart so the other client tests keep their pin.
@@ -27,6 +33,7 @@ if command -v npm >/dev/null 2>&1; then
     (cd .clients/cc-gateway && npm install --no-audit --no-fund --silent @anthropic-ai/claude-code@2.1.330 >/dev/null)
   fi
   export PATH="$PWD/.clients/node_modules/.bin:$PATH"
+  export ORGATE_OLDEST_CLAUDE="$PWD/.clients/oldest/node_modules/.bin/claude"
 fi
 
 # Debian packages: chromium (browser tests), nginx + wrk (the benchmark smoke's fake upstream and load).

@@ -21,6 +21,7 @@ from orgate.dialects import openai_chat, openai_responses
 from orgate.dialects.anthropic import caching
 from orgate.dialects.anthropic.sse import UsageTee
 from orgate.dialects.anthropic.usage import merge_usage
+from orgate.dialects.openai_responses import compaction
 from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
 from orgate.governance.keys import KeyRecord
 from orgate.pipeline import Exchange
@@ -90,20 +91,32 @@ class ChatDialect:
         return openai_chat.ChatStreamEncoder(model=turn.model, created=turn.created, include_usage=include), b""
 
 
+def responses_options(route: ModelRoute, key: KeyRecord) -> openai_responses.ResponsesOptions:
+    return openai_responses.ResponsesOptions(**_options(route), key_id=str(key.id))
+
+
 class ResponsesDialect:
+    """A request whose last input item is `compaction_trigger` (Codex compacting) is answered by a Claude
+    summary in one compaction item (dialects/openai_responses/compaction.py)."""
+
     api, endpoint = "openai-responses", "responses"
 
     def to_anthropic(self, app: App, turn: Turn, route: ModelRoute) -> tuple[dict[str, Any], list[str]]:
-        opts = openai_responses.ResponsesOptions(**_options(route), key_id=str(turn.key.id))
+        opts = responses_options(route, turn.key)
+        if compaction.is_trigger(turn.body):
+            return compaction.summary_request(turn.body, opts, app.envelope)
         return openai_responses.to_anthropic(turn.body, opts, app.envelope)
 
     def from_anthropic(self, app: App, turn: Turn, message: dict[str, Any]) -> dict[str, Any]:
-        return openai_responses.from_anthropic(message, model=turn.model, created=turn.created,
-                                               envelope=app.envelope, key_id=str(turn.key.id), request=turn.body)
+        answer = compaction.trigger_response if compaction.is_trigger(turn.body) else openai_responses.from_anthropic
+        return answer(message, model=turn.model, created=turn.created, envelope=app.envelope,
+                      key_id=str(turn.key.id), request=turn.body)
 
     def encoder(self, app: App, turn: Turn) -> tuple[Encoder, bytes]:
-        enc = openai_responses.ResponsesStreamEncoder(model=turn.model, created=turn.created, envelope=app.envelope,
-                                                      key_id=str(turn.key.id), request=turn.body)
+        cls = compaction.CompactionStreamEncoder if compaction.is_trigger(turn.body) else (
+            openai_responses.ResponsesStreamEncoder)
+        enc = cls(model=turn.model, created=turn.created, envelope=app.envelope, key_id=str(turn.key.id),
+                  request=turn.body)
         return enc, enc.start()
 
 

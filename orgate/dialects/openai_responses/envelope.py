@@ -9,6 +9,8 @@ The key is derived from the server secret (HKDF-SHA256), so the token is private
 binding `key_id` as associated data means a token minted for one API key opens only for that key and
 cannot be replayed into another key's conversation. `open` never raises: foreign values (OpenAI's own
 encrypted reasoning, another gateway's, a tampered or truncated token) yield None and are dropped.
+A compaction summary (compaction.py) is sealed the same way under its own associated-data prefix, so a
+summary token never opens as thinking blocks and the other way round.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "orgate.v1."
 _AAD_PREFIX = b"orgate.v1|"
+_SUMMARY_AAD_PREFIX = b"orgate.v1.compaction|"
 _NONCE = 12
 _BLOCK_TYPES = frozenset({"thinking", "redacted_thinking"})
 
@@ -41,12 +44,38 @@ class ReasoningEnvelope:
 
     def seal(self, blocks: list[dict[str, Any]], *, key_id: str) -> str:
         """Thinking / redacted_thinking blocks -> opaque token bound to `key_id`."""
-        nonce = os.urandom(_NONCE)
-        sealed = self._aead.encrypt(nonce, orjson.dumps(blocks), _AAD_PREFIX + key_id.encode())
-        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+        return self._seal(orjson.dumps(blocks), _AAD_PREFIX + key_id.encode())
 
     def open(self, token: str, *, key_id: str) -> list[dict[str, Any]] | None:
         """The original blocks, or None when the token is not ours, tampered or sealed for another key."""
+        plain = self._open(token, _AAD_PREFIX + key_id.encode())
+        try:
+            blocks = orjson.loads(plain) if plain is not None else None
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(blocks, list) or not all(
+            isinstance(b, dict) and b.get("type") in _BLOCK_TYPES for b in blocks
+        ):
+            return None
+        return blocks
+
+    def seal_text(self, text: str, *, key_id: str) -> str:
+        """A compaction summary -> opaque token bound to `key_id`."""
+        return self._seal(text.encode(), _SUMMARY_AAD_PREFIX + key_id.encode())
+
+    def open_text(self, token: str, *, key_id: str) -> str | None:
+        plain = self._open(token, _SUMMARY_AAD_PREFIX + key_id.encode())
+        try:
+            return plain.decode() if plain is not None else None
+        except UnicodeDecodeError:
+            return None
+
+    def _seal(self, plain: bytes, aad: bytes) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, plain, aad)
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def _open(self, token: Any, aad: bytes) -> bytes | None:
         if not isinstance(token, str) or not token.startswith(PREFIX):
             return None
         body = token[len(PREFIX) :]
@@ -59,12 +88,6 @@ class ReasoningEnvelope:
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
             return None  # only the canonical encoding is ours: no two tokens for one sealed value
         try:
-            plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], _AAD_PREFIX + key_id.encode())
-            blocks = orjson.loads(plain)
-        except (InvalidTag, orjson.JSONDecodeError):
+            return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+        except InvalidTag:
             return None
-        if not isinstance(blocks, list) or not all(
-            isinstance(b, dict) and b.get("type") in _BLOCK_TYPES for b in blocks
-        ):
-            return None
-        return blocks

@@ -17,6 +17,8 @@ from orgate.errors import InvalidRequest
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]")
+# How a compaction summary (compaction.py) re-enters the conversation when its item comes back.
+SUMMARY_PREFIX = "Summary of the earlier part of this conversation (it was compacted to save context):\n\n"
 
 
 def system_and_messages(body: dict, envelope: ReasoningEnvelope, key_id: str) -> tuple[list, list]:
@@ -69,7 +71,10 @@ def _item_blocks(item: dict, path: str, envelope: ReasoningEnvelope, key_id: str
         return "user", [_tool_result(item, path)]
     if kind == "item_reference":
         raise InvalidRequest("`item_reference` is not supported: orgate is stateless; send the full items", param=path)
-    return "user", []  # web_search_call, compaction, other hosted-tool items: not replayable, dropped
+    if kind == "compaction":  # ours opens into the summary; OpenAI's own (or a tampered one) is dropped
+        summary = envelope.open_text(item.get("encrypted_content"), key_id=key_id)
+        return "user", [{"type": "text", "text": SUMMARY_PREFIX + summary}] if summary else []
+    return "user", []  # web_search_call, compaction_trigger, other hosted-tool items: not replayable, dropped
 
 
 def _message_blocks(item: dict, path: str) -> tuple[str, list[dict]]:

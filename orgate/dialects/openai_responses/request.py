@@ -4,8 +4,9 @@ Rules where the spec leaves a choice (see also the package docstring):
 - `instructions` and every system/developer message become `system` text blocks, in input order.
 - Input items build turns in order; consecutive same-role turns merge; in a user turn tool_result
   blocks move first. Reasoning items are decoded with the envelope and their blocks stay at their
-  position in the assistant turn (Claude emits thinking first, so they lead the turn); foreign or
-  tampered ones, `web_search_call`, `compaction` and unknown item types are dropped. An assistant turn
+  position in the assistant turn (Claude emits thinking first, so they lead the turn); a `compaction`
+  item orgate sealed becomes a user turn with its summary (compaction.py); foreign or tampered ones,
+  `web_search_call` and unknown item types are dropped. An assistant turn
   left with only thinking blocks is dropped.
 - Tools: `function` -> client tool; `namespace` -> its function/custom tools flattened as
   `<namespace>__<name>`; `custom` (freeform) -> tool with `{input: string}` schema (format text appended
