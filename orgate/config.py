@@ -161,6 +161,14 @@ class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     flush_interval_seconds: float = 0.5
 
 
+class ResponseStoreSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Keep /v1/responses answers for `previous_response_id` (server/response_store.py). Off: orgate is
+    stateless and `previous_response_id` is refused."""
+
+    enabled: bool = False
+    retention_hours: float = 168.0  # a stored response is readable this long, then deleted
+
+
 class UnknownModelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """What happens to a model id the catalog does not list but whose family it knows (routing/families.py)."""
 
@@ -186,6 +194,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     providers: dict[str, Provider] = {}
     models: dict[str, ModelEntry] = {}
     unknown_models: UnknownModelSettings = UnknownModelSettings()
+    response_store: ResponseStoreSettings = ResponseStoreSettings()
 
     @property
     def db_url(self) -> str:
@@ -315,6 +324,8 @@ def validate(s: Settings) -> list[str]:
         for i, d in enumerate(deps):
             if d.provider not in s.providers:
                 problems.append(f"models.{mid}.deployments[{i}].provider: '{d.provider}' is not configured")
+    if s.response_store.retention_hours <= 0:
+        problems.append("response_store.retention_hours: must be positive")
     if s.unknown_models.policy not in ("forward", "newest", "refuse"):
         problems.append("unknown_models.policy: must be 'forward', 'newest' or 'refuse'")
     fwd = s.providers.get(s.unknown_models.provider)

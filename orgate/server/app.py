@@ -97,6 +97,7 @@ class App:
                                  Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
         self.envelope: Any = None  # set by the Responses surface when it registers
+        self.response_store: Any = None  # likewise (server/responses_extras.py)
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefix_routes: list[tuple[str, str, Handler]] = []
         self._register()

@@ -165,6 +165,9 @@ async def handle(app: App, req: Request, dialect: Dialect) -> None:
 async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: Dialect) -> None:
     ex.key = await app.auth.authenticate(req.headers)
     body = req.json()
+    if dialect is RESPONSES and body.get("previous_response_id"):  # the stored conversation goes first
+        body = await app.response_store.expand(ex.key, body)
+        raw = orjson.dumps(body)  # the budget's worst case is bounded by what is actually sent
     route = app.pipeline.resolve(ex, body.get("model"))
     if openai_passthrough.handles(route):  # a non-Claude model on an OpenAI-compatible provider: relayed
         return await openai_passthrough.relay(app, req, ex, raw, body, route, dialect.endpoint)
@@ -188,9 +191,14 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
         message = orjson.loads(await resp.read())
         ex.first_byte()
         merge_usage(ex.usage, message.get("usage"))
-        await respond(req.send, 200, orjson.dumps(dialect.from_anthropic(app, turn, message)), headers)
+        answer = dialect.from_anthropic(app, turn, message)
+        if dialect is RESPONSES:
+            app.response_store.remember(turn.key, turn.body, answer)  # previous_response_id (opt-in)
+        await respond(req.send, 200, orjson.dumps(answer), headers)
         return
     encoder, opening = dialect.encoder(app, turn)
+    if dialect is RESPONSES:
+        encoder = app.response_store.watch(encoder, turn.key, turn.body)
     assert opened.chunks is not None
     stage = KeepAlive(req.send, app.settings.server.keepalive_seconds, OPENAI_PING)
     try:

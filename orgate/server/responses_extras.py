@@ -5,6 +5,7 @@
   attempt, then the POST in the same second; a 404 made it retry five times over ~7 s first, and earlier
   releases gave up after seven failed attempts). The server runs without a WebSocket implementation
   (cli.py: `ws="none"`), so the upgrade always arrives here as a plain GET.
+- `previous_response_id` is served from the opt-in response store (server/response_store.py), set up here.
 - `POST /v1/responses/compact` summarizes the conversation with Claude (dialects/openai_responses/compaction.py)
   through the same admission, budget, routing and ledger as /v1/responses (openai_api.handle).
 The compaction Codex 0.171 actually uses, a `compaction_trigger` item on /v1/responses, is answered by the
@@ -21,6 +22,7 @@ from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_api
 from orgate.server.asgi import Request, respond
 from orgate.server.render import error_headers, openai_error
+from orgate.server.response_store import ResponseStore
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -45,6 +47,7 @@ COMPACT = CompactDialect()
 
 
 def register(app: App) -> None:
+    app.response_store = ResponseStore(app)  # type: ignore[attr-defined]
     app.routes[("GET", "/v1/responses")] = websocket_attempt
     app.routes[("POST", "/v1/responses/compact")] = compact
 

@@ -176,3 +176,17 @@ ledger_rejects = sa.Table(
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("row", sa.Text, nullable=False),  # the ledger row as JSON
 )
+
+
+# Responses kept for `previous_response_id` (opt-in: response_store.enabled; server/response_store.py): the
+# whole conversation up to and including a response, readable only with the key that created it.
+response_store = sa.Table(
+    "response_store",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the response id the client got ("resp_...")
+    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("items_json", sa.Text, nullable=False),  # JSON list of Responses items: input then output
+    sa.Index("ix_response_store_expires", "expires_ms"),
+)

@@ -172,5 +172,5 @@ class CompactionStreamEncoder(ResponsesStreamEncoder):
         out += self._emit("response.output_item.done", output_index=0, item=item)
         self._output.append(item)
         self._done = True
-        return out + self._emit("response.completed", response=self._response("completed", self._output,
-                                                                               self._usage_obj()))
+        self.final = self._response("completed", self._output, self._usage_obj())
+        return out + self._emit("response.completed", response=self.final)

@@ -12,7 +12,8 @@ Rules where the spec leaves a choice (see also the package docstring):
   `<namespace>__<name>`; `custom` (freeform) -> tool with `{input: string}` schema (format text appended
   to the description); `local_shell` -> tool `local_shell` with `{command:[str], workdir, timeout_ms}`;
   hosted tools (`web_search`, `file_search`, `mcp`, ...) are dropped.
-- `previous_response_id`, `conversation`, `item_reference` -> 400 (orgate is stateless).
+- `previous_response_id` -> 400 here; with the response store on, server/response_store.py puts the stored
+  conversation in `input` first. `conversation`, `item_reference` -> 400 (orgate keeps no conversations).
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ class ResponsesStreamEncoder:
         self._thinking_tokens = 0
         self._stop_reason: str | None = None
         self._done = False
+        self.final: dict | None = None  # the response object of response.completed / incomplete, once sent
 
     @property
     def usage(self) -> Usage:
@@ -110,7 +111,7 @@ class ResponsesStreamEncoder:
         out = self._close_item()
         status, details = final_status(self._stop_reason)
         self._done = True
-        final = self._response(status, self._output, self._usage_obj(), incomplete_details=details)
+        final = self.final = self._response(status, self._output, self._usage_obj(), incomplete_details=details)
         return out + self._emit(
             "response.completed" if status == "completed" else "response.incomplete", response=final
         )
