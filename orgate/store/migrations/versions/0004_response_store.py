@@ -1,14 +1,14 @@
 """response_store: responses kept for previous_response_id (opt-in, per key, with retention)
 
 Revision ID: 0004_response_store
-Revises: 0003_ledger_rejects
+Revises: 0007_sso
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_response_store"
-down_revision = "0003_ledger_rejects"
+down_revision = "0007_sso"
 branch_labels = None
 depends_on = None
 
