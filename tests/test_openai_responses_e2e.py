@@ -202,7 +202,7 @@ def test_previous_response_id_is_a_clear_400(client, fake):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model=SONNET, input="continue", previous_response_id="resp_123")
     err = _error_shape(e.value)
-    assert err["param"] == "previous_response_id" and "stateless" in err["message"]
+    assert err["param"] == "previous_response_id" and "response store" in err["message"]  # off by default
     assert e.value.response.headers["x-should-retry"] == "false"
     assert fake.requests == []
 
