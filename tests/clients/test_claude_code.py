@@ -39,7 +39,9 @@ def _version(binary: str) -> str:
 def test_claude_code_writes_a_file_through_orgate(gateway, fake, key, tmp_path, which):
     binary = CLAUDE if which == "newest" else OLDEST
     if which == "oldest" and not Path(OLDEST).exists():
-        pytest.fail(f"the oldest supported Claude Code is not installed at {OLDEST} (scripts/test.sh installs it)")
+        if os.environ.get("ORGATE_OLDEST_CLAUDE"):  # scripts/test.sh installed it: its absence is a failure
+            pytest.fail(f"the oldest supported Claude Code is not at {OLDEST}")
+        pytest.skip("the oldest supported Claude Code is not installed here (scripts/test.sh installs it)")
     version = _version(binary)
     target = tmp_path / "hello.txt"
 
