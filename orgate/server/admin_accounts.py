@@ -179,7 +179,7 @@ async def account_usage(app: App, req: Request, p: dict[str, str]) -> None:
     await send_json(req, 200, api.money(body))
 
 
-_ID = r"(?P<id>\d{1,12})"
+_ID = r"(?P<id>[0-9]{1,9})"
 _LEVEL = r"(?P<level>users|teams)"
 ROUTES = [
     ("GET", _LEVEL, list_accounts),
@@ -189,6 +189,6 @@ ROUTES = [
     ("POST", rf"{_LEVEL}/{_ID}/(?P<action>enable|disable)", set_account_status),
     ("GET", rf"{_LEVEL}/{_ID}/usage", account_usage),
     ("POST", rf"teams/{_ID}/members", add_member),
-    ("DELETE", rf"teams/{_ID}/members/(?P<user_id>\d{{1,12}})", remove_member),
+    ("DELETE", rf"teams/{_ID}/members/(?P<user_id>[0-9]{{1,9}})", remove_member),
 ]
 api.ROUTES.extend((m, re.compile(rx), h) for m, rx, h in ROUTES)

@@ -67,11 +67,12 @@ def int_param(req: Request, name: str, default: int | None = None, lo: int = 0, 
     raw = req.query_one(name)
     if raw is None or raw == "":
         return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name}: must be an integer, got '{raw[:40]}'.", param=name) from None
-    if v < lo or (hi is not None and v > hi):
+    digits = raw[1:] if raw[:1] == "-" else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 16):
+        raise InvalidRequest(f"{name}: must be an integer, got '{raw[:40]}'.", param=name)
+    v = int(raw)
+    hi = INT32_MAX if hi is None else hi
+    if v < lo or v > hi:
         raise InvalidRequest(f"{name}: must be between {lo} and {hi}.", param=name)
     return v
 
@@ -81,11 +82,11 @@ def time_param(req: Request, name: str) -> int | None:
     raw = req.query_one(name)
     if not raw:
         return None
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 15:  # milliseconds up to the year 33658
         return int(raw)
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidRequest(f"{name}: expected milliseconds or an ISO date, got '{raw[:40]}'.", param=name) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -114,12 +115,18 @@ KEY_FIELDS = ("name", "budget_micros", "budget_usd", "budget_period", "expires_m
               "tpm", "max_concurrency", "status", "user_id", "team_id")
 
 
+# Column widths: PostgreSQL's INTEGER is 32-bit; BIGINT values stay within what JavaScript's numbers hold.
+INT32_MAX, BIGINT_MAX = 2**31 - 1, 2**53 - 1
+WIDE_FIELDS = ("budget_micros", "expires_ms")
+
+
 def _opt_int(body: dict[str, Any], name: str, lo: int) -> int | None:
     v = body[name]
     if v is None:
         return None
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise InvalidRequest(f"{name}: must be an integer >= {lo} or null.", param=name)
+    hi = BIGINT_MAX if name in WIDE_FIELDS else INT32_MAX
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise InvalidRequest(f"{name}: must be an integer from {lo} to {hi}, or null.", param=name)
     return v
 
 
@@ -134,13 +141,16 @@ def name_and_budget(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "name" in body or creating:
         name = body.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise InvalidRequest("name: required, a non-empty string of at most 200 characters.", param="name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
+            raise InvalidRequest("name: required, a non-empty string of at most 200 printable characters.",
+                                 param="name")
         out["name"] = name.strip()
     if "budget_usd" in body:
         v = body["budget_usd"]
         try:
             out["budget_micros"] = None if v in (None, "") else usd_to_micros(v)
+            if (out["budget_micros"] or 0) > BIGINT_MAX:
+                raise ValueError(f"must be at most {BIGINT_MAX // 1_000_000} USD")
         except ValueError as e:
             raise InvalidRequest(f"budget_usd: {e}.", param="budget_usd") from None
     if "budget_period" in body:
@@ -312,7 +322,7 @@ async def usage_csv(app: App, req: Request, p: dict[str, str]) -> None:
 async def ledger_page(app: App, req: Request, p: dict[str, str]) -> None:
     f = ledger_filters(req)
     limit = int_param(req, "limit", 50, 1, 500) or 50
-    before = int_param(req, "before_id", None, 1)
+    before = int_param(req, "before_id", None, 1, BIGINT_MAX)
     rows = await LedgerRepo(app.engine).page(limit=limit, before_id=before, **f)
     names = await AdminQueries(app.engine).key_names([r["key_id"] for r in rows if r["key_id"] is not None])
     for r in rows:
@@ -408,12 +418,12 @@ ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
         ("GET", r"overview", overview),
         ("GET", r"keys", list_keys),
         ("POST", r"keys", create_key),
-        ("GET", r"keys/(?P<id>\d{1,12})", get_key),
-        ("PATCH", r"keys/(?P<id>\d{1,12})", update_key),
-        ("DELETE", r"keys/(?P<id>\d{1,12})", delete_key),
-        ("POST", r"keys/(?P<id>\d{1,12})/rotate", rotate_key),
-        ("POST", r"keys/(?P<id>\d{1,12})/(?P<action>enable|disable)", set_status),
-        ("GET", r"keys/(?P<id>\d{1,12})/usage", key_usage),
+        ("GET", r"keys/(?P<id>[0-9]{1,9})", get_key),
+        ("PATCH", r"keys/(?P<id>[0-9]{1,9})", update_key),
+        ("DELETE", r"keys/(?P<id>[0-9]{1,9})", delete_key),
+        ("POST", r"keys/(?P<id>[0-9]{1,9})/rotate", rotate_key),
+        ("POST", r"keys/(?P<id>[0-9]{1,9})/(?P<action>enable|disable)", set_status),
+        ("GET", r"keys/(?P<id>[0-9]{1,9})/usage", key_usage),
         ("GET", r"usage", usage),
         ("GET", r"ledger", ledger_page),
         ("GET", r"ledger\.csv", ledger_csv),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from orgate.core.target import Target
-from orgate.dialects.anthropic.request import decode_top
+from orgate.dialects.anthropic.request import MAX_TOKENS, decode_top
 from orgate.dialects.anthropic.sse import UsageTee, encode_event
 from orgate.dialects.anthropic.usage import merge_usage
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
@@ -43,8 +43,8 @@ def validate_messages_body(body: dict[str, Any], *, need_max_tokens: bool = True
         mt = body.get("max_tokens")
         if mt is None:
             raise InvalidRequest("max_tokens: field required", param="max_tokens")
-        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 0:
-            raise InvalidRequest("max_tokens: must be a non-negative integer", param="max_tokens")
+        if not isinstance(mt, int) or isinstance(mt, bool) or not 0 <= mt <= MAX_TOKENS:
+            raise InvalidRequest(f"max_tokens: must be an integer from 0 to {MAX_TOKENS}", param="max_tokens")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise InvalidRequest("stream: must be a boolean", param="stream")
 
@@ -55,8 +55,12 @@ def request_fallbacks(app: App, body: dict[str, Any]) -> list[Target]:
     orq = body.get("orq")
     if specs is None and isinstance(orq, dict):
         specs = orq.get("fallbacks")
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise InvalidRequest('fallbacks: must be a list of model ids or {"model": id} objects', param="fallbacks")
     out: list[Target] = []
-    for item in specs or []:
+    for item in specs:
         name = item.get("model") if isinstance(item, dict) else item
         route = app.catalog.resolve(name) if isinstance(name, str) else None
         if route is None:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from orgate.core.json_keys import DUPLICATE_KEYS, has_duplicate_keys
 from orgate.errors import InvalidRequest, RequestTooLarge
 
 Scope = dict[str, Any]
@@ -49,6 +50,8 @@ class Request:
 
     def query_one(self, name: str, default: str | None = None) -> str | None:
         v = self.query.get(name)
+        if v and "\x00" in v[0]:  # no column or filter can hold it (PostgreSQL refuses NUL in text)
+            raise InvalidRequest(f"{name}: must not contain NUL characters.", param=name)
         return v[0] if v else default
 
     async def read_body(self, limit: int) -> bytes:
@@ -81,6 +84,8 @@ class Request:
             raise InvalidRequest(f"Request body is not valid JSON: {e.args[0] if e.args else e}") from None
         if not isinstance(obj, dict):
             raise InvalidRequest("Request body must be a JSON object.")
+        if has_duplicate_keys(self.body):  # what the gateway checks must be what an upstream would read
+            raise InvalidRequest(DUPLICATE_KEYS)
         return obj
 
 

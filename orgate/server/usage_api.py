@@ -47,7 +47,7 @@ async def key_usage(app: App, req: Request) -> None:
         row = await app.keys.get(key.id)
         assert row is not None
         raw_days = req.query_one("days", "30") or "30"
-        if not raw_days.isdigit():
+        if not (raw_days.isascii() and raw_days.isdigit() and len(raw_days) <= 4):
             raise InvalidRequest("days: must be a whole number of days", param="days")
         days = min(max(int(raw_days), 1), 366)
         since = days_back(days)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +43,19 @@ def register(app: App) -> None:
     app.prefix_routes.append(("GET", "/static/", static))
 
 
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
 def _load(name: str) -> tuple[bytes, str] | None:
     hit = _cache.get(name)
     if hit is not None:
         return hit
+    # Only plain files directly inside the static folder: no traversal, no subfolders, no dotfiles, and no
+    # name the file system would choke on (NUL, overlong).
+    if not _STATIC_NAME.fullmatch(name):
+        return None
     path = (STATIC_DIR / name).resolve()
-    # Only plain files directly inside the static folder: no traversal, no subfolders, no dotfiles.
-    if path.parent != STATIC_DIR or name.startswith(".") or not path.is_file():
+    if path.parent != STATIC_DIR or not path.is_file():
         return None
     body = path.read_bytes()
     _cache[name] = (body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')

@@ -12,9 +12,11 @@ from typing import Any
 
 import msgspec
 
+from orgate.core.json_keys import DUPLICATE_KEYS, has_duplicate_keys
 from orgate.errors import InvalidRequest
 
 UNSET: Any = msgspec.UNSET
+MAX_TOKENS = 2**31 - 1  # no model comes near; past it a reservation would be priced on a meaningless number
 
 
 class _Message(msgspec.Struct):
@@ -48,6 +50,8 @@ def decode_top(raw: bytes) -> TopLevel:
         raise InvalidRequest(f"Invalid request: {e}") from None
     except msgspec.DecodeError as e:
         raise InvalidRequest(f"Request body is not valid JSON: {e}") from None
+    if has_duplicate_keys(raw):
+        raise InvalidRequest(DUPLICATE_KEYS)
     validate(top)
     return top
 
@@ -63,7 +67,7 @@ def validate(top: TopLevel) -> None:
     mt = top.max_tokens
     if mt is UNSET or mt is None:
         raise InvalidRequest("max_tokens: field required", param="max_tokens")
-    if not isinstance(mt, int) or isinstance(mt, bool) or mt < 0:
-        raise InvalidRequest("max_tokens: must be a non-negative integer", param="max_tokens")
+    if not isinstance(mt, int) or isinstance(mt, bool) or not 0 <= mt <= MAX_TOKENS:
+        raise InvalidRequest(f"max_tokens: must be an integer from 0 to {MAX_TOKENS}", param="max_tokens")
     if top.stream is not UNSET and not isinstance(top.stream, bool):
         raise InvalidRequest("stream: must be a boolean", param="stream")

@@ -149,6 +149,8 @@ def _user_blocks(msg: dict, p: str, betas: list[str]) -> list[dict]:
 
 def _user_part(part: Any, p: str, betas: list[str]) -> dict | None:
     kind = part.get("type") if isinstance(part, dict) else None
+    if kind is not None and not isinstance(kind, str):
+        raise InvalidRequest(f"{p}.type must be a string", param=f"{p}.type")
     if kind == "text":
         if not isinstance(part.get("text"), str):
             raise InvalidRequest(f"{p}.text must be a string", param=f"{p}.text")

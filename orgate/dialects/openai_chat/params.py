@@ -67,7 +67,7 @@ def fit_budget(max_tokens: int, thinking: dict, opts: ChatOptions) -> int:
 
 def thinking_of(body: dict, opts: ChatOptions) -> tuple[dict | None, str | None]:
     effort = body.get("reasoning_effort")
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise InvalidRequest(f"reasoning_effort must be one of {sorted(EFFORTS)}", param="reasoning_effort")
     th = body.get("thinking")
     if th is not None:

@@ -102,6 +102,8 @@ def _content_part(part: Any, path: str) -> dict | None:
     if not isinstance(part, dict):
         raise InvalidRequest("content parts must be objects", param=path)
     kind = part.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise InvalidRequest("content part type must be a string", param=f"{path}.type")
     if kind in ("input_text", "output_text", "text"):
         text = part.get("text")
         if not isinstance(text, str):

@@ -30,6 +30,8 @@ def thinking_of(
     if not isinstance(reasoning, dict):
         return None, None
     effort = reasoning.get("effort") or "medium"
+    if not isinstance(effort, str):
+        raise InvalidRequest("reasoning.effort must be a string", param="reasoning.effort")
     if effort == "none" or effort not in EFFORT_BUDGET:
         return None, None
     if choice is not None and choice["type"] in ("any", "tool"):
