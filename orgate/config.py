@@ -177,6 +177,30 @@ class UnknownModelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     families: list[str] = msgspec.field(default_factory=lambda: ["opus", "sonnet", "haiku"])
 
 
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    enabled: bool = True
+    token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    port: int | None = None  # when set, /metrics is served on this port (and not on the main one)
+    host: str | None = None  # for the separate port; default server.host
+    per_key_label: bool = False  # a `key` label (the key's name) on request and spend series: unbounded
+
+
+class Webhook(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str
+    secret: str | None = None  # signs the body (HMAC-SHA256); strongly advised
+    events: list[str] = []  # event types to send; empty: every type
+
+
+class AlertSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    webhooks: list[Webhook] = []
+    budget_thresholds: list[int] = msgspec.field(default_factory=lambda: [50, 80, 100])  # % of the period budget
+    max_attempts: int = 8
+    retry_base_seconds: float = 2.0  # delivery retries back off exponentially from here
+    retry_max_seconds: float = 600.0
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0  # how often pending deliveries are looked for
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./data"
     database_url: str | None = None  # default: sqlite in data_dir
@@ -191,6 +215,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ledger: LedgerSettings = LedgerSettings()
     caching: CacheSettings = CacheSettings()
     sso: SsoSettings = SsoSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
     providers: dict[str, Provider] = {}
     models: dict[str, ModelEntry] = {}
     unknown_models: UnknownModelSettings = UnknownModelSettings()
@@ -339,4 +365,18 @@ def validate(s: Settings) -> list[str]:
         problems.append("keys.prefix: must be 1-16 characters")
     if s.database_url and not s.database_url.startswith(("sqlite", "postgresql", "postgres")):
         problems.append("database_url: must be sqlite:///path or postgresql://...")
-    return problems + validate_sso(s.sso)
+    return problems + validate_sso(s.sso) + _validate_observability(s)
+
+
+def _validate_observability(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if s.metrics.port is not None and not 0 < s.metrics.port < 65536:
+        problems.append("metrics.port: must be 1-65535")
+    if any(not 0 < t <= 1000 for t in s.alerts.budget_thresholds):
+        problems.append("alerts.budget_thresholds: percentages between 1 and 1000")
+    for i, w in enumerate(s.alerts.webhooks):
+        if not w.url.startswith(("http://", "https://")):
+            problems.append(f"alerts.webhooks[{i}].url: must be an http:// or https:// URL")
+    if s.alerts.max_attempts < 1:
+        problems.append("alerts.max_attempts: must be at least 1")
+    return problems

@@ -23,6 +23,7 @@ from orgate.governance.keys import KeyRecord, budget_exhausted, now_ms, unknown_
 from orgate.governance.leases import BudgetLeases, Cap, Refused, Ticket
 from orgate.governance.limits import Limiter
 from orgate.governance.pricing import PriceBook
+from orgate.observe.hooks import Observer
 from orgate.routing.catalog import Catalog, ModelRoute
 from orgate.routing.router import Opened, Router
 from orgate.store.budget_repo import BudgetRepo
@@ -54,6 +55,8 @@ class Exchange:
     disconnected: bool = False
     settled: bool = False
     concurrency_held: bool = False
+    trace: Any = None  # the current upstream attempt's span, when tracing is on
+    streaming: Any = None  # the in-flight-streams gauge this request incremented, when metrics are on
 
     def first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -74,6 +77,7 @@ class Pipeline:
         self.prices = PriceBook(settings.models)
         self.leases = leases or BudgetLeases(budgets, budgets.instance_id, settings.budgets.lease_hold_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
+        self.observer: Observer | None = None  # metrics, traces, alerts (set by the composition root)
 
     # -- admission -----------------------------------------------------------------------------------
     def resolve(self, ex: Exchange, model: Any) -> ModelRoute:
@@ -110,16 +114,21 @@ class Pipeline:
         admitted = await self.leases.admit(caps, b)
         if isinstance(admitted, Refused):
             raise budget_exhausted(key, admitted.level)
-        ex.ticket, max_tokens = admitted
-        return max_tokens
+        ex.ticket, allowed = admitted
+        if allowed != max_tokens and self.observer is not None:
+            self.observer.clamped(ex)
+        return allowed
 
     # -- upstream ------------------------------------------------------------------------------------
     async def open(self, ex: Exchange, call: UpstreamCall, affinity: str | None,
                    fallbacks: list[Target] | None = None, *, count_tokens: bool = False) -> Opened:
         assert ex.route is not None
         targets = self.router.order(ex.route, affinity, fallbacks)
+        before, after = self.observer.attempts(ex, call.extra_headers) if self.observer else (None, None)
 
         async def attempt(target: Target):  # type: ignore[no-untyped-def]
+            if before is not None:
+                before(target)
             up = self.upstreams.get(target.provider)
             if up is None:
                 raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
@@ -127,12 +136,14 @@ class Pipeline:
             return await (up.count_tokens(call) if count_tokens else up.messages(call))
 
         try:
-            opened = await self.router.open(targets, attempt, stream=call.stream)
+            opened = await self.router.open(targets, attempt, stream=call.stream, observe=after)
         except GatewayError as e:
             ex.attempts, ex.attempt_log = e.attempts, e.attempt_log
             raise
         ex.target, ex.attempts = opened.target, opened.attempts
         ex.attempt_log = opened.log.entries or None
+        if call.stream and opened.chunks is not None and self.observer is not None:
+            self.observer.stream_started(ex)
         return opened
 
     # -- settlement ----------------------------------------------------------------------------------
@@ -145,6 +156,8 @@ class Pipeline:
             self._background(self.limiter.release(ex.key))
         if error is not None:
             ex.status, ex.error_type = error.status, error.kind
+        if self.observer is not None:
+            self.observer.request_done(ex, error)
         if ex.key is None:
             return  # unauthenticated: nothing to bill, nothing to attribute
         route = ex.route
@@ -168,6 +181,8 @@ class Pipeline:
             "disconnected": ex.disconnected,
         }
         self.writer.record(row, self.leases.settle(ex.ticket, ex.key.refs, cost))
+        if self.observer is not None:
+            self.observer.spend(ex, cost)
 
 
     def _background(self, coro: Any) -> None:

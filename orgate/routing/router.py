@@ -87,12 +87,23 @@ class Opened:
 
 
 Attempt = Callable[[Target], Awaitable[UpstreamResponse]]
+# Told after each attempt: (deployment, step: first|retry|fallback, outcome: ok|http_<status>|<error kind>).
+AttemptObserver = Callable[[Target, str, str], None]
+
+
+def outcome_of(exc: GatewayError) -> str:
+    """A bounded label for a failed attempt: the error kind, or the transport failure."""
+    if exc.kind == "timeout_error":
+        return "timeout"
+    return "connection_error" if exc.status == 502 and exc.kind == "api_error" else exc.kind
 
 
 class Router:
     def __init__(self, settings: RoutingSettings) -> None:
         self.s = settings
         self.breakers: dict[str, Breaker] = {}
+        # Told when a deployment's circuit opens (True) or closes (False): metrics and alerts.
+        self.on_circuit: Callable[[Target, bool], None] | None = None
 
     # -- order ---------------------------------------------------------------------------------------
     def order(self, route: ModelRoute, affinity: str | None, extra: list[Target] | None = None) -> list[Target]:
@@ -127,7 +138,10 @@ class Router:
     def succeeded(self, target: Target) -> None:
         b = self.breakers.get(target.label)
         if b is not None:
+            was_open = b.open_until != 0.0
             b.failures, b.open_until, b.probe_until = 0, 0.0, 0.0
+            if was_open and self.on_circuit is not None:
+                self.on_circuit(target, False)
 
     def failed(self, target: Target) -> None:
         b = self.breakers.setdefault(target.label, Breaker())
@@ -136,6 +150,8 @@ class Router:
         b.probe_until = 0.0
         if b.failures >= self.s.circuit_failures or was_probe:
             b.open_until = time.monotonic() + self.s.circuit_cooldown_seconds
+            if not was_probe and self.on_circuit is not None:
+                self.on_circuit(target, True)
 
     def state(self, label: str) -> str:
         b = self.breakers.get(label)
@@ -152,7 +168,7 @@ class Router:
         return (due, False) if due else (live, True)
 
     async def open(self, targets: list[Target], attempt: Attempt, *, stream: bool,
-                   probe: Probe = AnthropicProbe) -> Opened:
+                   probe: Probe = AnthropicProbe, observe: AttemptObserver | None = None) -> Opened:
         """Try deployments until one answers; returns the first success or the last failed answer."""
         log = AttemptLog()
         budget = max(1, self.s.max_attempts, len(targets))
@@ -175,9 +191,12 @@ class Router:
             last_target = target
             if failures.get(target.label):
                 await asyncio.sleep(self._backoff(failures[target.label], errors.get(target.label)))
+            step = "retry" if failures.get(target.label) else ("fallback" if tries else "first")
             tries += 1
             started = time.monotonic()
             outcome, resp, exc, chunks = await self._try(target, attempt, stream, probe)
+            if observe is not None:
+                observe(target, step, "ok" if outcome == "ok" else outcome_of(exc) if exc else f"http_{resp.status}")  # type: ignore[union-attr]
             if outcome == "ok":
                 assert resp is not None
                 self.succeeded(target)

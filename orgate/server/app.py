@@ -21,6 +21,10 @@ from orgate.governance.leases import BudgetLeases
 from orgate.governance.limits import Limiter
 from orgate.keyauth import KeyAuth
 from orgate.logs import AccessLog
+from orgate.observe import tracing
+from orgate.observe.alerts import Alerts
+from orgate.observe.hooks import Observer
+from orgate.observe.metrics import Metrics
 from orgate.pipeline import Pipeline
 from orgate.routing.catalog import Catalog
 from orgate.routing.router import Router
@@ -28,8 +32,10 @@ from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
+from orgate.store.alerts_repo import AlertsRepo
+from orgate.store.audit_repo import AuditRepo
 from orgate.store.budget_repo import BudgetRepo
-from orgate.store.db import make_engine, migrate_in_child
+from orgate.store.db import head_revision, make_engine, migrate_in_child
 from orgate.store.keys_repo import KeysRepo
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams import http
@@ -96,11 +102,43 @@ class App:
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
                                  Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
+        self._observability()
         self.envelope: Any = None  # set by the Responses surface when it registers
         self.response_store: Any = None  # likewise (server/responses_extras.py)
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefix_routes: list[tuple[str, str, Handler]] = []
         self._register()
+
+    def _observability(self) -> None:
+        s = self.settings
+        self.metrics = Metrics(s.metrics.per_key_label) if s.metrics.enabled else None
+        self.tracing = tracing.from_env(s.server.log_prompts)
+        self.alerts = Alerts(s.alerts, AlertsRepo(self.engine), self.metrics)
+        self.audit = AuditRepo(self.engine)
+        self.schema_head = head_revision()
+        self.metrics_server: Any = None
+        observer = Observer(self.metrics, self.tracing, self.alerts)
+        self.pipeline.observer = observer
+        self.router.on_circuit = observer.circuit
+        self.writer.on_settled = self.alerts.settled
+        if self.metrics is not None:
+            self.writer.on_flush = self.metrics.ledger_flushed
+
+    def _serve_metrics_port(self) -> None:
+        """`metrics.port`: prometheus_client's own HTTP server, in a thread. With several workers the first
+        to bind serves (the values are summed across workers in multiprocess mode); the others skip it."""
+        from prometheus_client import start_http_server
+
+        from orgate.observe.metrics import multiprocess, multiprocess_registry
+
+        assert self.metrics is not None and self.settings.metrics.port is not None
+        registry = multiprocess_registry() if multiprocess() else self.metrics.registry
+        host = self.settings.metrics.host or self.settings.server.host
+        try:
+            self.metrics_server, _ = start_http_server(self.settings.metrics.port, host, registry)
+        except OSError as e:
+            self.log.warning("metrics port %s not bound (%s); another worker may serve it",
+                             self.settings.metrics.port, e)
 
     def _register(self) -> None:
         r = self.routes
@@ -120,10 +158,18 @@ class App:
         await migrate_in_child(self.settings.db_url)
         self.writer.start()
         self.auth.start()
+        self.alerts.start()
+        if self.metrics is not None and self.settings.metrics.port is not None:
+            self._serve_metrics_port()
 
     async def shutdown(self) -> None:
         await self.auth.close()
         await self.writer.close()
+        await self.alerts.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         for up in self.upstreams.values():
             await up.aclose()
         await http.close_session()
@@ -170,7 +216,28 @@ class App:
             return
         if not await key_first(self, req):
             return
+        if self.tracing is not None and path.startswith(("/v1/", "/v2/")):
+            await self._traced(handler, req)
+            return
         await handler(self, req)
+
+    async def _traced(self, handler: Handler, req: Request) -> None:
+        """The request inside its SERVER span, whose status is the one sent to the client."""
+        assert self.tracing is not None
+        token = self.tracing.start_request(req.method, req.path, req.headers)
+        status: list[int] = []
+        send = req.send
+
+        async def capture(msg: dict[str, Any]) -> None:
+            if msg["type"] == "http.response.start":
+                status.append(msg["status"])
+            await send(msg)
+
+        req.send = capture
+        try:
+            await handler(self, req)
+        finally:
+            self.tracing.end_request(token, status[0] if status else None)
 
 
 async def health(app: App, req: Request) -> None:

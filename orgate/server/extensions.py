@@ -9,9 +9,10 @@ if TYPE_CHECKING:
 
 
 def register(app: App) -> None:
-    from orgate.server import admin_api, openai_api, responses_extras, sso_routes, usage_api
+    from orgate.server import admin_api, openai_api, ops_api, responses_extras, sso_routes, usage_api
 
     sso_routes.register(app)
+    ops_api.register(app)
     usage_api.register(app)
     openai_api.register(app)
     responses_extras.register(app)

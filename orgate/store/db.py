@@ -87,3 +87,27 @@ async def migrate_in_child(url: str) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
+
+
+def head_revision() -> str | None:
+    """The newest migration id, read from the version files (no Alembic import: the server process keeps
+    its memory small; store/migrate.py runs Alembic in a child)."""
+    import re
+
+    revs: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text()
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision\s*=\s*"([^"]+)"', text, re.M)
+        if rev:
+            revs.add(rev.group(1))
+        if down:
+            downs.add(down.group(1))
+    heads = sorted(revs - downs)
+    return heads[0] if len(heads) == 1 else None
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()

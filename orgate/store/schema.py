@@ -190,3 +190,64 @@ response_store = sa.Table(
     sa.Column("items_json", sa.Text, nullable=False),  # JSON list of Responses items: input then output
     sa.Index("ix_response_store_expires", "expires_ms"),
 )
+
+
+# Admin actions, append-only (triggers refuse UPDATE and DELETE): who did what to which key, from where,
+# and the changed fields before and after (never a key or its hash).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),  # console user, API token name, or cli
+    sa.Column("action", sa.String(40), nullable=False),  # login, login_failed, key.create, key.update, ...
+    sa.Column("target_type", sa.String(20), nullable=True),
+    sa.Column("target_id", sa.String(64), nullable=True),
+    sa.Column("target_name", sa.String(200), nullable=True),
+    sa.Column("source", sa.String(100), nullable=True),  # client address
+    sa.Column("changes", sa.Text, nullable=True),  # JSON {field: {"before": x, "after": y}}
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Index("ix_audit_ts", "ts_ms"),
+    sa.Index("ix_audit_target", "target_type", "target_id"),
+)
+
+# One row per alert event; `dedup_key` makes "once per crossing per period" hold across instances: whoever
+# inserts first sends, the others' inserts do nothing.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.String(40), nullable=False, unique=True),  # the id receivers see (idempotency)
+    sa.Column("dedup_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the JSON body sent
+    sa.Index("ix_alert_events_created", "created_ms"),
+)
+
+# One row per (event, webhook): the delivery record and the outbox the senders claim from.
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),  # pending|delivered|failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("claimed_until_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("delivered_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Index("ix_alert_deliveries_due", "status", "next_attempt_ms"),
+    sa.Index("ix_alert_deliveries_event", "event_id"),
+)
+
+# The circuit state the instances agree on, so an open or close is announced once, not once per instance.
+circuit_state = sa.Table(
+    "circuit_state",
+    metadata,
+    sa.Column("deployment", sa.String(300), primary_key=True),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("changed_ms", sa.BigInteger, nullable=False),
+)

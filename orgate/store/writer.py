@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from orgate.config import Settings
@@ -44,6 +46,8 @@ class LedgerWriter:
         self._flush_lock = asyncio.Lock()
         self.flushed_rows = 0
         self.rejected_rows = 0
+        self.on_flush: Callable[[float, bool, int], None] | None = None  # (seconds, ok, rows still waiting)
+        self.on_settled: Callable[[set[int]], None] | None = None  # keys whose spend a flush just grew
 
     def record(self, row: dict[str, Any], releases: list[Release]) -> None:
         if self.enabled:
@@ -88,22 +92,34 @@ class LedgerWriter:
             rows, self._rows = self._rows, []
             releases, self._releases = self._releases, []
             returned, self._returned = self._returned, []
-            try:
-                await self.repo.flush(rows, releases, returned)
-                self.flushed_rows += len(rows)
-                return
-            except Exception as e:
-                # A reachable database refused the batch: settle budgets on their own (they must never wait on
-                # a row), then find the rows at fault.
-                isolate = bool(rows) and not is_outage(e) and await self._try(
-                    lambda: self.repo.flush([], releases, returned))
-                if not isolate:
-                    log.exception("ledger flush failed; %d rows kept for retry", len(rows))
-                    self._rows[:0] = rows
-                    self._releases[:0] = releases
-                    self._returned[:0] = returned
-                    return
-            await self._isolate(rows)
+            started = time.perf_counter()
+            ok = await self._land(rows, releases, returned)
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started, ok, len(self._rows))
+            if ok and self.on_settled is not None:
+                spent = {r.ref[1] for r in releases if r.cost and r.ref[0] == "key"}
+                if spent:
+                    self.on_settled(spent)
+
+    async def _land(self, rows: list[dict[str, Any]], releases: list[Release], returned: list[Any]) -> bool:
+        """One flush; False when everything was kept for the next try."""
+        try:
+            await self.repo.flush(rows, releases, returned)
+            self.flushed_rows += len(rows)
+            return True
+        except Exception as e:
+            # A reachable database refused the batch: settle budgets on their own (they must never wait on
+            # a row), then find the rows at fault.
+            isolate = bool(rows) and not is_outage(e) and await self._try(
+                lambda: self.repo.flush([], releases, returned))
+            if not isolate:
+                log.exception("ledger flush failed; %d rows kept for retry", len(rows))
+                self._rows[:0] = rows
+                self._releases[:0] = releases
+                self._returned[:0] = returned
+                return False
+        await self._isolate(rows)
+        return True
 
     async def _try(self, fn: Any) -> bool:
         try:

@@ -20,6 +20,7 @@ FORBIDDEN = {
     "upstreams": {"server", "pipeline", "governance", "store", "keyauth", "cli"},
     "store": {"server", "pipeline", "routing", "upstreams", "dialects", "cli"},
     "pipeline": {"server", "cli"},
+    "observe": {"server", "pipeline", "cli", "routing", "upstreams", "dialects"},
 }
 
 
