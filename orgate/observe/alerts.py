@@ -1,8 +1,11 @@
 """Alerts: budget thresholds, exhausted and disabled keys, circuits opening and closing, sent to webhooks.
 
 Events (the `type` field of the JSON body):
-  budget.threshold   a key's spend in its period reached one of `alerts.budget_thresholds` (% of the budget)
-  key.exhausted      a request was refused because the key's budget cannot cover it (first time per period)
+  budget.threshold   a key's spend in its period reached one of `alerts.budget_thresholds` (% of the budget);
+                     thresholds of 100 % or more also count as reached when the key is exhausted (below)
+  key.exhausted      a request was refused because the key's budget cannot cover it (first time per period).
+                     Budgets reserve each request's worst case, so a real request can rarely spend the last
+                     cents: "exhausted" is when a key stops working, and so it also marks the 100 % threshold
   key.disabled       an admin disabled the key
   circuit.open       a deployment's circuit breaker opened (announced once, whichever instance saw it first)
   circuit.closed     ... and closed again
@@ -99,7 +102,7 @@ class Alerts:
         if self.thresholds:
             self._spawn(self.check_budgets(key_ids))
 
-    async def check_budgets(self, key_ids: set[int]) -> None:
+    async def check_budgets(self, key_ids: set[int], exhausted: bool = False) -> None:
         try:
             rows = await self.repo.budget_rows(key_ids)
         except Exception:
@@ -108,19 +111,20 @@ class Alerts:
         for r in rows:
             start = budget.period_start(r["budget_period"])
             spent = 0 if r["period_start_ms"] < start else r["spent_micros"]
-            for t in crossed(spent, r["budget_micros"], self.thresholds):
-                await self.emit("budget.threshold", f"budget:{r['id']}:{start}:{t}", {
-                    "key": _key_data(r["id"], r["name"], r["prefix"]), "threshold_percent": t,
-                    "spent_micros": spent, "budget_micros": r["budget_micros"], "period": r["budget_period"],
-                    "period_start_ms": start})
+            data = {"key": _key_data(r["id"], r["name"], r["prefix"]), "spent_micros": spent,
+                    "budget_micros": r["budget_micros"], "period": r["budget_period"], "period_start_ms": start}
+            if exhausted:
+                await self.emit("key.exhausted", f"exhausted:{r['id']}:{start}", data)
+            reached = set(crossed(spent, r["budget_micros"], self.thresholds))
+            if exhausted:
+                reached.update(t for t in self.thresholds if t >= 100)
+            for t in sorted(reached):
+                await self.emit("budget.threshold", f"budget:{r['id']}:{start}:{t}", {**data, "threshold_percent": t})
 
     def exhausted(self, key: Any) -> None:
-        start = budget.period_start(key.budget_period)
-        dedup = f"exhausted:{key.id}:{start}"
-        if dedup not in self._seen:
-            self._spawn(self.emit("key.exhausted", dedup, {
-                "key": _key_data(key.id, key.name, key.prefix), "budget_micros": key.budget_micros,
-                "period": key.budget_period, "period_start_ms": start}))
+        """A request was refused for lack of budget (the request path: no database work unless new)."""
+        if f"exhausted:{key.id}:{budget.period_start(key.budget_period)}" not in self._seen:
+            self._spawn(self.check_budgets({key.id}, exhausted=True))
 
     def key_disabled(self, row: dict[str, Any], actor: str) -> None:
         self._spawn(self.emit("key.disabled", f"disabled:{row['id']}:{row['updated_ms']}", {

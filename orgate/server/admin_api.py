@@ -17,7 +17,7 @@ from orgate.governance import budget
 from orgate.governance.keys import PERIODS, now_ms
 from orgate.governance.owners import owner_fields
 from orgate.governance.pricing import usd_to_micros
-from orgate.server import admin_session, web_pages
+from orgate.server import admin_audit, admin_session, web_pages
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_error, send_json
 from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks, usage_csv_rows
@@ -233,6 +233,7 @@ async def create_key(app: App, req: Request, p: dict[str, str]) -> None:
     name = fields.pop("name")
     plaintext, row = await app.keys.create(prefix=app.settings.keys.prefix, name=name, **fields)
     app.auth.invalidate()
+    await admin_audit.key_created(app, req, row)
     await send_json(req, 201, money({"key": plaintext, "data": key_view(row),
                                      "note": "This is the only time the key is shown."}))
 
@@ -249,32 +250,38 @@ async def update_key(app: App, req: Request, p: dict[str, str]) -> None:
     row = await app.keys.update(key_id, **fields) if fields else await app.keys.get(key_id)
     app.auth.invalidate()
     assert row is not None
+    await admin_audit.key_changed(app, req, current, row)
     await send_json(req, 200, money({"data": key_view(row)}))
 
 
 async def set_status(app: App, req: Request, p: dict[str, str]) -> None:
     key_id = int(p["id"])
-    await _key_or_404(app, key_id)
+    before = await _key_or_404(app, key_id)
     row = await app.keys.update(key_id, status="active" if p["action"] == "enable" else "disabled")
     app.auth.invalidate()
+    if row is not None:
+        await admin_audit.key_changed(app, req, before, row)
     await send_json(req, 200, money({"data": key_view(row or {})}))
 
 
 async def delete_key(app: App, req: Request, p: dict[str, str]) -> None:
     key_id = int(p["id"])
-    await _key_or_404(app, key_id)
+    before = await _key_or_404(app, key_id)
     row = await app.keys.update(key_id, status="deleted")
     app.auth.invalidate()
+    if row is not None:
+        await admin_audit.key_changed(app, req, before, row)
     await send_json(req, 200, money({"data": key_view(row or {}), "deleted": True}))
 
 
 async def rotate_key(app: App, req: Request, p: dict[str, str]) -> None:
     key_id = int(p["id"])
-    await _key_or_404(app, key_id)
+    before = await _key_or_404(app, key_id)
     done = await app.keys.rotate(key_id, app.settings.keys.prefix)
     if done is None:
         raise NotFound(f"key: no key with id {key_id}.", param="key")
     app.auth.invalidate()
+    await admin_audit.key_rotated(app, req, before, done[1])
     await send_json(req, 200, money({"key": done[0], "data": key_view(done[1]),
                                      "note": "The old key stopped working; this is the only time the new one is shown."}))
 
@@ -430,6 +437,8 @@ ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
         ("GET", r"usage\.csv", usage_csv),
         ("GET", r"models", models),
         ("GET", r"providers", providers),
+        ("GET", r"audit", admin_audit.audit_page),
+        ("GET", r"alerts", admin_audit.alerts_page),
     ]
 ]
 

@@ -248,6 +248,7 @@ async def _credential(req: Request) -> tuple[str, bool, dict[str, str]]:
 
 
 async def login(app: App, req: Request) -> None:
+    from orgate.server import admin_audit
     from orgate.server.web_pages import send_error, send_json
 
     s, addr = sessions(app), client_addr(req)
@@ -266,12 +267,14 @@ async def login(app: App, req: Request) -> None:
             s.throttle.failed(addr)
             raise AuthenticationFailed("Wrong admin password.")
     except GatewayError as e:
+        await admin_audit.login(app, req, ok=False, reason=e.message)
         if req.method == "POST" and req.headers.get("content-type", "").startswith("application/x-www-form"):
             await _redirect(req, "/admin?login=failed")
             return
         await send_error(req, e)
         return
     s.throttle.succeeded(addr)
+    await admin_audit.login(app, req, ok=True)
     cookie, csrf = s.mint()
     if is_form:
         await _redirect(req, "/admin", {"set-cookie": set_cookie(req, cookie)})

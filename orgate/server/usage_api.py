@@ -14,6 +14,7 @@ from orgate.errors import AuthenticationFailed, GatewayError, InternalError, Inv
 from orgate.governance import budget
 from orgate.governance.keys import now_ms
 from orgate.keyauth import extract_key
+from orgate.observe.alerts import crossed
 from orgate.server.asgi import Request, respond
 from orgate.server.render import anthropic_error, error_headers
 from orgate.store.ledger_repo import LedgerRepo, days_back
@@ -60,7 +61,10 @@ async def key_usage(app: App, req: Request) -> None:
                     "expires_ms": row["expires_ms"], "allowed_models": row["allowed_models"]},
             "budget": {"limit_micros": row["budget_micros"], "period": row["budget_period"],
                        "spent_micros": spent, "reserved_micros": row["reserved_micros"],
-                       "remaining_micros": remaining, "total_spent_micros": row["total_spent_micros"]},
+                       "remaining_micros": remaining, "total_spent_micros": row["total_spent_micros"],
+                       # The same thresholds the operator's alerts fire on, and which this period reached.
+                       "alert_thresholds_percent": app.alerts.thresholds,
+                       "thresholds_reached_percent": crossed(spent, row["budget_micros"], app.alerts.thresholds)},
             "totals": await ledger.summary(key.id, since),
             "by_day": await ledger.by_day(key.id, since),
             "by_model": await ledger.by_group("public_model", key.id, since),

@@ -18,6 +18,10 @@ from orgate.governance.keys import now_ms
 from orgate.store.schema import alert_deliveries, alert_events, circuit_state, keys
 
 
+def plain_row(row: Any) -> dict[str, Any]:
+    """A row as a dict with plain str keys (SQLAlchemy's quoted_name keys are refused by orjson)."""
+    return {str(k): v for k, v in row._mapping.items()}
+
 class AlertsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -47,7 +51,7 @@ class AlertsRepo:
                     alert_deliveries.c.claimed_until_ms < now)
              .order_by(alert_deliveries.c.id).limit(limit))
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+            return [plain_row(r) for r in (await conn.execute(q)).all()]
 
     async def claim(self, delivery_id: int, hold_ms: int) -> bool:
         now = now_ms()
@@ -79,13 +83,13 @@ class AlertsRepo:
         if kind:
             q = q.where(alert_events.c.kind == kind)
         async with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in (await conn.execute(q)).all()]
+            rows = [plain_row(r) for r in (await conn.execute(q)).all()]
             ids = [r["id"] for r in rows]
             deliveries = (await conn.execute(sa.select(alert_deliveries).where(
                 alert_deliveries.c.event_id.in_(ids)).order_by(alert_deliveries.c.id))).all() if ids else []
         by_event: dict[int, list[dict[str, Any]]] = {}
         for d in deliveries:
-            by_event.setdefault(d.event_id, []).append(dict(d._mapping))
+            by_event.setdefault(d.event_id, []).append(plain_row(d))
         for r in rows:
             r["deliveries"] = by_event.get(r["id"], [])
         return rows
@@ -96,7 +100,7 @@ class AlertsRepo:
                       keys.c.period_start_ms, keys.c.spent_micros).where(
             keys.c.id.in_(sorted(key_ids)), keys.c.budget_micros.is_not(None))
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(q)).all()]
+            return [plain_row(r) for r in (await conn.execute(q)).all()]
 
     async def circuit_moved(self, deployment: str, to_state: str) -> bool:
         """Moves the shared circuit state; True only for the instance whose update made the change."""

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
+from orgate.store.alerts_repo import plain_row
 from orgate.store.schema import audit_log
 
 SECRET_FIELDS = frozenset({"hash", "key", "password", "token", "secret"})
@@ -62,7 +63,7 @@ class AuditRepo:
             if filters.get(name):
                 q = q.where(audit_log.c[name] == str(filters[name]))
         async with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in (await conn.execute(q)).all()]
+            rows = [plain_row(r) for r in (await conn.execute(q)).all()]
         for r in rows:
             r["changes"] = orjson.loads(r["changes"]) if r["changes"] else None
         return rows

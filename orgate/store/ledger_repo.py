@@ -6,6 +6,7 @@ Every query filters on (key_id, ts_ms) or ts_ms, which the two ledger indexes co
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -97,7 +98,9 @@ def _where(key_id: int | None, since_ms: int | None, until_ms: int | None = None
 
 
 def _row(r: Any) -> dict[str, Any]:
-    return {k: (int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in r._mapping.items()}
+    # PostgreSQL returns SUM() of BIGINT as Decimal, which JSON encoders refuse: /v1/usage answered 500 there.
+    return {k: (int(v) if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else v)
+            for k, v in r._mapping.items()}
 
 
 class LedgerRepo:

@@ -39,7 +39,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def metrics_gateway(fake_session: FakeAnthropic):
-    gw = Gateway(fake_session.url, env={"ORGATE_METRICS__TOKEN": METRICS_TOKEN}).start()
+    gw = Gateway(fake_session.url, env={"ORGATE_METRICS__TOKEN": METRICS_TOKEN}).start(timeout=120)
     yield gw
     gw.stop()
 
@@ -119,7 +119,7 @@ def test_metrics_token_required_and_no_key_label_by_default(metrics_gateway: Gat
 def test_metrics_on_a_separate_port_with_a_key_label(fake_session: FakeAnthropic, fake: FakeAnthropic):
     port = free_port()
     gw = Gateway(fake_session.url, env={"ORGATE_METRICS__PORT": str(port),
-                                        "ORGATE_METRICS__PER_KEY_LABEL": "true"}).start()
+                                        "ORGATE_METRICS__PER_KEY_LABEL": "true"}).start(timeout=120)
     try:
         c = anthropic.Anthropic(base_url=gw.url, api_key=gw.create_key("alice"), max_retries=0)
         c.messages.create(model=SONNET, max_tokens=10, messages=MSG)
@@ -134,7 +134,7 @@ def test_metrics_on_a_separate_port_with_a_key_label(fake_session: FakeAnthropic
 
 
 def test_metrics_can_be_turned_off(fake_session: FakeAnthropic):
-    gw = Gateway(fake_session.url, env={"ORGATE_METRICS__ENABLED": "false"}).start()
+    gw = Gateway(fake_session.url, env={"ORGATE_METRICS__ENABLED": "false"}).start(timeout=120)
     try:
         assert httpx.get(gw.url + "/metrics").status_code == 404
     finally:

@@ -36,6 +36,9 @@
         stat("Remaining budget", b.limit_micros == null ? "no cap" : usd(b.remaining_micros),
           b.limit_micros == null ? null : `of ${usd(b.limit_micros)}, ${resets}`),
         stat("Spent this period", usd(b.spent_micros), b.reserved_micros ? usd(b.reserved_micros) + " held by requests in flight" : null),
+        b.limit_micros == null ? null : stat("Budget alerts", b.thresholds_reached_percent.length
+          ? "reached " + b.thresholds_reached_percent.join(", ") + " %" : "none reached",
+          "your administrator is alerted at " + b.alert_thresholds_percent.join(", ") + " % of the budget"),
         stat("Spent (30 days)", usd(t.cost_micros), num(t.requests) + " requests"),
         stat("Tokens (30 days)", num(t.input_tokens + t.output_tokens), `${num(t.input_tokens)} in, ${num(t.output_tokens)} out`),
         stat("Cache savings (30 days)", usd(t.cache_savings_micros), num(t.cache_read_tokens) + " cached tokens read"),
