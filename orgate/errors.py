@@ -135,6 +135,7 @@ class RequestTooLarge(GatewayError):
 
 class BudgetExhausted(GatewayError):
     status, kind = 429, "rate_limit_error"
+    level = "key"  # whose budget refused: key | user | team
 
 
 class RateLimited(GatewayError):

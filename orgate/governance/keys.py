@@ -123,7 +123,9 @@ def budget_exhausted(key: KeyRecord, level: str) -> BudgetExhausted:
     else:
         acct = key.user if level == "user" else key.team
         who = f"the {level} '{acct.name if acct else '?'}' this API key belongs to"
-    return BudgetExhausted(
+    err = BudgetExhausted(
         f"Budget exhausted for {who} ({level} budget): its remaining budget cannot cover this request. "
         "Contact your administrator to increase the budget."
     )
+    err.level = level
+    return err

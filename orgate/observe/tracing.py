@@ -46,41 +46,53 @@ def from_env(log_prompts: bool = False) -> Tracing | None:
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
     except ImportError:
         log.warning("OTEL_* tracing is configured but OpenTelemetry is not installed: pip install 'orgate[otel]'")
         return None
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "orgate"})
     provider = TracerProvider(resource=resource)
-    for exporter in _exporters():
+    for exporter in _exporters(ConsoleSpanExporter):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return Tracing(provider, log_prompts)
 
 
-def _exporters() -> list[Any]:
+def _exporters(console: Any) -> list[Any]:
     names = [n.strip() for n in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").lower().split(",") if n.strip()]
     out: list[Any] = []
     for name in names:
         if name == "console":
-            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-            out.append(ConsoleSpanExporter())
+            out.append(console())
         elif name == "otlp":
-            proto = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                     or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
-            if proto == "grpc":
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-            else:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-            out.append(OTLPSpanExporter())
+            exporter = _otlp_exporter()
+            if exporter is not None:
+                out.append(exporter)
         else:
             log.warning("OTEL_TRACES_EXPORTER=%s is not supported by orgate (otlp, console)", name)
     return out
 
 
+def _otlp_exporter() -> Any:
+    proto = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+             or "http/protobuf")
+    try:
+        if proto == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    except ImportError:
+        log.warning("no OTLP exporter for protocol %s: pip install 'orgate[otel]' (grpc: "
+                    "opentelemetry-exporter-otlp-proto-grpc)", proto)
+        return None
+    return OTLPSpanExporter()
+
+
 class Tracing:
     def __init__(self, provider: Any, log_prompts: bool = False) -> None:
-        from opentelemetry import context, propagate, trace
+        try:
+            from opentelemetry import context, propagate, trace
+        except ImportError as e:  # only built by from_env, which checked; a clear message all the same
+            raise RuntimeError("OpenTelemetry is not installed: pip install 'orgate[otel]'") from e
 
         self.provider = provider
         self.tracer = provider.get_tracer("orgate")
