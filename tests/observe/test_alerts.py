@@ -52,7 +52,7 @@ def receiver():
 
 def test_thresholds_fire_once_across_two_instances_and_survive_a_failing_receiver(
         pg_url: str, fake_session: FakeAnthropic, fake: FakeAnthropic, receiver: Receiver):
-    env = {"ORGATE_ALERTS__WEBHOOKS": f'[{{url: "{receiver.url}/hook", secret: "{SECRET}"}}]',
+    env = {"ORGATE_ALERTS__WEBHOOKS": orjson.dumps([{"url": f"{receiver.url}/hook", "secret": SECRET}]).decode(),
            "ORGATE_ALERTS__RETRY_BASE_SECONDS": "0.2", "ORGATE_ALERTS__POLL_SECONDS": "0.2"}
     a = Gateway(fake_session.url, database_url=pg_url, env=env).start(timeout=120)
     b = Gateway(fake_session.url, database_url=pg_url, env=env).start(timeout=120)
@@ -123,3 +123,33 @@ def test_alerts_api_lists_events_recorded_without_a_webhook(gateway: Gateway, fa
     assert body["thresholds_percent"] == [50, 80, 100]
     mine = [e for e in body["data"] if e["payload"]["data"]["key"]["id"] == key_id]
     assert [e["payload"]["data"]["threshold_percent"] for e in mine] == [100]
+
+
+@pytest.mark.postgres
+def test_circuit_open_and_close_announced_once_across_instances(pg_url: str):
+    """Two instances see the same deployment's circuit open and close: one event each, whoever was first."""
+    import asyncio
+
+    from orgate.config import AlertSettings
+    from orgate.core.target import Target
+    from orgate.observe.alerts import Alerts
+    from orgate.store.alerts_repo import AlertsRepo
+    from orgate.store.db import make_engine, upgrade
+
+    upgrade(pg_url)
+    target = Target(provider="anthropic", provider_type="anthropic", upstream_model=f"claude-c-{time.time_ns()}")
+    label = target.label
+
+    async def go() -> list[str]:
+        engines = [make_engine(pg_url), make_engine(pg_url)]
+        instances = [Alerts(AlertSettings(), AlertsRepo(e)) for e in engines]
+        try:
+            for state in (True, False, True):  # open, close, open again: three crossings
+                await asyncio.gather(*(a._circuit(target, "open" if state else "closed") for a in instances))
+            events = await instances[0].repo.events(50)
+            return [e["kind"] for e in reversed(events) if orjson.loads(e["payload"])["data"]["deployment"] == label]
+        finally:
+            for e in engines:
+                await e.dispose()
+
+    assert asyncio.run(go()) == ["circuit.open", "circuit.closed", "circuit.open"]
