@@ -37,7 +37,7 @@ class Observer:
 
         def after(target: Any, step: str, outcome: str) -> None:
             if m is not None:
-                m.attempts.labels(target.provider, outcome).inc()
+                m.attempt(target.provider, outcome)
                 if last_failure:
                     provider, reason = last_failure[-1]
                     (m.retries if step == "retry" else m.fallbacks).labels(provider, reason).inc()

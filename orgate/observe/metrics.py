@@ -100,6 +100,7 @@ class Metrics:
         self._series: dict[tuple[str, ...], _RequestSeries] = {}
         self._spend: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self._streams: dict[str, Any] = {}
+        self._attempts: dict[tuple[str, str], Any] = {}
 
     # -- per request (hot path) -------------------------------------------------------------------------
     def request(self, surface: str, model: str, provider: str, status: int, seconds: float,
@@ -127,6 +128,12 @@ class Metrics:
                                 usage.cache_write_1h_tokens, usage.cache_read_tokens, cost_micros), strict=True):
             if n:
                 child.inc(n)
+
+    def attempt(self, provider: str, outcome: str) -> None:
+        c = self._attempts.get((provider, outcome))
+        if c is None:
+            c = self._attempts[(provider, outcome)] = self.attempts.labels(provider, outcome)
+        c.inc()
 
     def stream_gauge(self, surface: str) -> Any:
         g = self._streams.get(surface)
