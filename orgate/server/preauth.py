@@ -45,4 +45,13 @@ async def key_first(app: App, req: Request) -> bool:
     if req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers:
         headers["connection"] = "close"
     await respond(req.send, err.status, error_body(req, err), headers)
+    if app.metrics is not None:  # counted like any request: no model, no provider
+        app.metrics.request(surface_of(req.path), "", "", err.status, 0.0, None)
     return False
+
+
+def surface_of(path: str) -> str:
+    """The `api` name a surface's Exchange carries, for requests refused before they reach it."""
+    if path.startswith("/v1/responses"):
+        return "openai-responses"
+    return "openai-chat" if path in OPENAI_PATHS else "anthropic"
