@@ -1,14 +1,14 @@
 """audit trail (append-only), alert events and deliveries, shared circuit state
 
 Revision ID: 0005_audit_alerts
-Revises: 0007_sso
+Revises: 0004_response_store
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_audit_alerts"
-down_revision = "0007_sso"
+down_revision = "0004_response_store"
 branch_labels = None
 depends_on = None
 
