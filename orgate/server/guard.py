@@ -9,7 +9,8 @@ adds, per connection and without touching the request path:
 
 - header bytes (request line + headers) counted as they arrive, refused with 431 past `max_header_bytes`,
   before httptools buffers more; more than `max_headers` header lines: 431;
-- headers not complete within `header_timeout_seconds` of the connection or of the request's first byte: 408;
+- headers not complete within `header_timeout_seconds` (75-100% of it, spread) of the connection or of the
+  request's first byte: 408;
 - a body arriving slower than `body_min_bytes_per_second` over a `body_window_seconds` window (idle
   included) while the application waits for it: 408 and close (the handler sees a disconnect);
 - past `max_connections` open connections, a new one is answered 503 with `retry-after` and closed at once,
@@ -19,6 +20,7 @@ adds, per connection and without touching the request path:
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,7 +147,10 @@ class GuardedHttpTools(HttpToolsProtocol):
     # -- timers ----------------------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timeout)
+            # Spread over the last quarter of the limit: a thousand idle sockets opened together are then not
+            # all closed (and reopened by their owner) in one burst that would stall the loop for everyone.
+            delay = self.limits.header_timeout_seconds * random.uniform(0.75, 1.0)
+            self._head_timer = self.loop.call_later(delay, self._head_timeout)
 
     def _head_timeout(self) -> None:
         self._head_timer = None

@@ -17,3 +17,11 @@ def db_gateway(request, fake_session) -> Iterator[Gateway]:
         gw = Gateway(fake_session.url, database_url=url).start()
         yield gw
         gw.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(fake_session) -> Iterator[Gateway]:
+    """A gateway with default settings, one per test module."""
+    g = Gateway(fake_session.url).start()
+    yield g
+    g.stop()

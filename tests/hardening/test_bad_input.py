@@ -3,8 +3,6 @@ dialect (Anthropic's error shape on /v1/messages and the console, OpenAI's on th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -16,13 +14,6 @@ SURFACES = {
     "/v1/chat/completions": {"model": "claude-sonnet-4.5", "messages": MSGS},
     "/v1/responses": {"model": "claude-sonnet-4.5", "input": "hi"},
 }
-
-
-@pytest.fixture(scope="module")
-def gw(fake_session) -> Iterator[Gateway]:
-    g = Gateway(fake_session.url).start()
-    yield g
-    g.stop()
 
 
 @pytest.fixture(scope="module")
