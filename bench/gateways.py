@@ -74,8 +74,9 @@ class Orgate(Gateway):
     _keys_by_dir: dict[str, dict[str, str]] = {}
 
     def __init__(self, workdir: Path, port: int, upstream: FakeUpstream, *, ledger: bool = True,
-                 database_url: str | None = None, variant: str = "sqlite", cpu: int = 1) -> None:
+                 database_url: str | None = None, variant: str = "sqlite", cpu: int = 1, workers: int = 1) -> None:
         self.name = "orgate"
+        self.workers = workers
         self.variant = variant
         self.port = port
         self.cpu = cpu
@@ -127,7 +128,7 @@ class Orgate(Gateway):
             self.create_keys()
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(self.cpu), sys.executable, "-m", "orgate", "serve"],
+            ["taskset", "-c", str(self.cpu), sys.executable, "-m", "orgate", "serve", "--workers", str(self.workers)],
             env=self.env, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

@@ -28,19 +28,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from orgate.server.app import create_app
     from orgate.server.guard import guarded_protocol, read_limits
+    from orgate.server.workers import resolve_workers, serve_workers
 
     s = _settings(args)
     host = args.host or s.server.host
     port = args.port or s.server.port
+    try:
+        workers = resolve_workers(args.workers if args.workers is not None else s.server.workers)
+    except ValueError as e:
+        print(f"config error:\n{e}", file=sys.stderr)
+        return 2
+    # ws="none": a WebSocket upgrade (Codex on /v1/responses) reaches the app as a plain GET it answers 426.
+    options: dict[str, Any] = dict(
+        loop="uvloop", http=guarded_protocol(read_limits(s.server)), ws="none", lifespan="on",
+        log_level=s.server.log_level, access_log=False, proxy_headers=False,
+        timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds), timeout_keep_alive=75)
+    if workers > 1:
+        return serve_workers(s, host, port, workers, args.config, options)
     app = create_app(s)
     print(f"orgate listening on http://{host}:{port} (database: {s.db_url.split('@')[-1]})", file=sys.stderr)
-    uvicorn.run(
-        # ws="none": a WebSocket upgrade (Codex on /v1/responses) reaches the app as a plain GET it answers 426.
-        app, host=host, port=port, loop="uvloop", http=guarded_protocol(read_limits(s.server)), ws="none",
-        lifespan="on",
-        log_level=s.server.log_level, access_log=False, proxy_headers=False, timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds),
-        timeout_keep_alive=75,
-    )
+    uvicorn.run(app, host=host, port=port, **options)
     return 0
 
 
@@ -243,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="start the gateway")
     sp.add_argument("--host")
     sp.add_argument("--port", type=int)
+    sp.add_argument("--workers", help="processes serving the port: a number or 'auto' (cores); default server.workers")
     sp.set_defaults(func=cmd_serve)
 
     cp = sub.add_parser("config", help="configuration")

@@ -118,6 +118,7 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_connections: int = 4096  # lowered at start to fit the process's file limit
     # A stream with no byte to the client for this long gets the dialect's keep-alive (0: never).
     keepalive_seconds: float = 10.0
+    workers: int | str = 1  # processes serving the port; "auto" = the cores this host gives orgate
 
 
 class KeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -359,6 +360,9 @@ def validate(s: Settings) -> list[str]:
         problems.append(f"unknown_models.provider: '{s.unknown_models.provider}' is not an anthropic provider")
     if s.server.port <= 0 or s.server.port > 65535:
         problems.append("server.port: must be 1-65535")
+    workers = str(s.server.workers).strip().lower()
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        problems.append("server.workers: must be a positive integer or 'auto'")
     if s.server.max_body_bytes < 1024:
         problems.append("server.max_body_bytes: must be at least 1024")
     if not s.keys.prefix or len(s.keys.prefix) > 16:

@@ -1,5 +1,6 @@
 """What an operator installs is what is tested: the wheel, installed with no extras into a fresh virtual
-environment, serves every provider type, streamed and not.
+environment by the container image's own install steps (Dockerfile build stage, deploy/install.sh), serves
+every provider type, streamed and not.
 
 The rest of the suite runs from `pip install -e '.[test]'`, whose test extras (botocore, the SDKs, httpx)
 drag in modules orgate may import without declaring (urllib3 and packaging for google-auth's transport were
@@ -9,10 +10,11 @@ its declared dependencies; the clients (official SDKs) and the fakes run in the 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,34 +24,42 @@ import pytest
 import yaml
 
 from tests.fakes import anthropic_fake as af
-from tests.gateway import Gateway
+from tests.gateway import Gateway, free_port
 from tests.paths import REPO
 from tests.routing.conftest import CLAUDE, SONNET_PRICE, Clouds, Spec, deployment
 
 OPENAI_TYPES = ("openai", "openai_compatible")
+# Building and installing the wheel takes minutes on a busy machine; the module-scoped install runs inside the
+# first test's time limit.
+pytestmark = pytest.mark.timeout(1500)
 MSG = [{"role": "user", "content": "Hi"}]
 
 
-def _pip(venv: Path, *args: str) -> None:
-    # quiet; the caller's pip configuration (index, find-links) applies, as it would for the operator
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *args], check=True, timeout=600)
+def _image_build_steps() -> tuple[list[tuple[str, str]], str]:
+    """The Dockerfile's build stage: what it COPYs into /src, and the install script it RUNs."""
+    build = (REPO / "Dockerfile").read_text().split("\nFROM ")[1]
+    copies = re.findall(r"^COPY (\S+(?: \S+)*) (\S+)$", build, re.M)
+    (run,) = re.findall(r"^RUN (.+)$", build, re.M)
+    return copies, run
 
 
 @pytest.fixture(scope="module")
 def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pip install orgate-<version>.whl` into an empty venv: exactly the operator's install."""
+    """Exactly the image's install steps (no container engine here): the build stage's COPYs into a clean
+    directory, then its RUN line with /src and /opt/orgate mapped to temporary paths."""
     root = tmp_path_factory.mktemp("plain-install")
-    src, dist = root / "src", root / "dist"
-    # build from a copy: setuptools writes build/ and *.egg-info beside the sources
-    shutil.copytree(REPO / "orgate", src / "orgate", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)],
-                   check=True, timeout=600)
-    (wheel,) = dist.glob("orgate-*.whl")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    _pip(venv, str(wheel))
+    src, venv = root / "src", root / "venv"
+    copies, run = _image_build_steps()
+    for sources, dest in copies:
+        for name in sources.split():
+            target = src / Path(dest).relative_to("/src") / (Path(name).name if dest.endswith("/") else "")
+            if (REPO / name).is_dir():
+                shutil.copytree(REPO / name, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / name, target)
+    command = run.replace("/opt/orgate", str(venv)).replace("/src", str(src))
+    subprocess.run(["sh", "-c", command], check=True, timeout=900)
     return venv
 
 
@@ -145,3 +155,22 @@ def test_config_check_names_the_extra_a_bedrock_provider_needs(plain_venv: Path,
     r = subprocess.run([str(plain_venv / "bin" / "orgate"), "config", "check", "--config", str(cfg)],
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r
+
+
+def test_the_images_healthcheck_passes_against_the_plain_install(gw: Gateway, plain_venv: Path) -> None:
+    (check,) = re.findall(r'HEALTHCHECK .*?CMD (\[.*?\])\n', (REPO / "Dockerfile").read_text(), re.S)
+    argv = json.loads(check)
+    env = {"PATH": f"{plain_venv / 'bin'}:{os.environ['PATH']}", "ORGATE_SERVER__PORT": str(gw.port)}
+    assert subprocess.run(argv, env=env, timeout=30).returncode == 0
+    env["ORGATE_SERVER__PORT"] = str(free_port())  # nothing there: the check must fail
+    assert subprocess.run(argv, env=env, timeout=30, capture_output=True).returncode != 0
+
+
+def test_the_image_runs_unprivileged_with_a_data_volume() -> None:
+    runtime = (REPO / "Dockerfile").read_text().split("\nFROM ")[-1]
+    assert re.search(r"^USER orgate$", runtime, re.M) and "useradd --system" in runtime
+    assert 'VOLUME ["/var/lib/orgate"]' in runtime and "ORGATE_DATA_DIR=/var/lib/orgate" in runtime
+    assert "COPY --from=build /opt/orgate /opt/orgate" in runtime and "-slim" in runtime.splitlines()[0]
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    assert {"db", "redis", "orgate"} <= set(compose["services"])
+    assert compose["services"]["orgate"]["deploy"]["replicas"] == 2

@@ -104,6 +104,9 @@ class Router:
         self.breakers: dict[str, Breaker] = {}
         # Told when a deployment's circuit opens (True) or closes (False): metrics and alerts.
         self.on_circuit: Callable[[Target, bool], None] | None = None
+        # Told of every local circuit change (label, failed?) so workers of one host share circuit state
+        # (server/host_state.py); `apply` takes the shared state back.
+        self.publish: Callable[[str, bool], None] | None = None
 
     # -- order ---------------------------------------------------------------------------------------
     def order(self, route: ModelRoute, affinity: str | None, extra: list[Target] | None = None) -> list[Target]:
@@ -139,6 +142,8 @@ class Router:
         b = self.breakers.get(target.label)
         if b is not None:
             was_open = b.open_until != 0.0
+            if self.publish is not None and (b.failures or b.open_until):
+                self.publish(target.label, False)
             b.failures, b.open_until, b.probe_until = 0, 0.0, 0.0
             if was_open and self.on_circuit is not None:
                 self.on_circuit(target, False)
@@ -152,6 +157,13 @@ class Router:
             b.open_until = time.monotonic() + self.s.circuit_cooldown_seconds
             if not was_probe and self.on_circuit is not None:
                 self.on_circuit(target, True)
+        if self.publish is not None:
+            self.publish(target.label, True)
+
+    def apply(self, label: str, failures: int, open_until: float) -> None:
+        """Take a circuit's shared state (time.monotonic is one clock for every process of a host)."""
+        b = self.breakers.setdefault(label, Breaker())
+        b.failures, b.open_until = failures, open_until
 
     def state(self, label: str) -> str:
         b = self.breakers.get(label)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
+from orgate.server.workers import HOST_SOCKET, SUPERVISED
 from orgate.store.alerts_repo import AlertsRepo
 from orgate.store.audit_repo import AuditRepo
 from orgate.store.budget_repo import BudgetRepo
@@ -99,6 +101,12 @@ class App:
             from orgate.store.redis_counters import RedisCounters
 
             self.counters = RedisCounters(settings.redis_url)
+        self.host: Any = None  # a worker under `serve --workers N`: limits and circuits shared on this host
+        if os.environ.get(HOST_SOCKET):
+            from orgate.server.host_state import connect
+
+            self.host = connect(os.environ[HOST_SOCKET], self.router)
+            self.counters = self.counters or self.host  # Redis, when configured, spans hosts: it wins
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
                                  Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
@@ -155,7 +163,10 @@ class App:
         self.access.write(ex, error)
 
     async def startup(self) -> None:
-        await migrate_in_child(self.settings.db_url)
+        if not os.environ.get(SUPERVISED):  # the supervisor migrated once for all its workers
+            await migrate_in_child(self.settings.db_url)
+        if self.host is not None:
+            await self.host.client.call("hello")  # connected before the first request: circuit pushes arrive
         self.writer.start()
         self.auth.start()
         self.alerts.start()
@@ -175,6 +186,8 @@ class App:
         await http.close_session()
         if self.counters is not None:
             await self.counters.aclose()
+        if self.host is not None and self.host is not self.counters:
+            await self.host.aclose()
         await self.engine.dispose()
         self.access.close()
 

@@ -155,7 +155,10 @@ class LedgerWriter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Never cancel a flush half-way: it has taken its rows off the queue, and they would be lost (seen
+            # with two workers flushing into one SQLite file at shutdown, where a flush waits for the lock).
+            async with self._flush_lock:
+                self._task.cancel()
             try:
                 await self._task
             except (asyncio.CancelledError, Exception):
