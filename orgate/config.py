@@ -148,6 +148,10 @@ class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sweep_interval_seconds: float = 15.0
     # An instance gives an idle budget lease back after this long (see governance/leases.py).
     lease_hold_seconds: float = 2.0
+    # Near the limit (governance/admission.py): bound with the provider's token count before refusing, and
+    # wait this long for in-flight requests to settle when only their reservations stand in the way.
+    count_tokens_near_limit: bool = True
+    settle_wait_seconds: float = 10.0
 
 
 class CacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

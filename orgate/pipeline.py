@@ -19,6 +19,7 @@ from orgate.core.target import Target
 from orgate.core.usage import Usage
 from orgate.errors import GatewayError, InvalidRequest
 from orgate.governance import budget
+from orgate.governance.admission import Admission
 from orgate.governance.keys import KeyRecord, budget_exhausted, now_ms, unknown_model
 from orgate.governance.leases import BudgetLeases, Cap, Refused, Ticket
 from orgate.governance.limits import Limiter
@@ -63,6 +64,12 @@ class Exchange:
             self.ttft_ms = int((time.monotonic() - self.started) * 1000)
 
 
+# What POST /v1/messages/count_tokens takes (api-reference §A.13); everything else in a Messages body is refused.
+COUNTED_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                            "cache_control"})
+COUNT_TIMEOUT = 5.0
+
+
 class Pipeline:
     def __init__(self, settings: Settings, catalog: Catalog, router: Router,
                  upstreams: dict[str, ClaudeUpstream], budgets: BudgetRepo, writer: LedgerWriter,
@@ -76,6 +83,8 @@ class Pipeline:
         self.limiter = limiter or Limiter()
         self.prices = PriceBook(settings.models)
         self.leases = leases or BudgetLeases(budgets, budgets.instance_id, settings.budgets.lease_hold_seconds)
+        self.admission = Admission(self.leases, settings.budgets.settle_wait_seconds,
+                                   settings.budgets.count_tokens_near_limit)
         self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
         self.observer: Observer | None = None  # metrics, traces, alerts (set by the composition root)
 
@@ -100,24 +109,43 @@ class Pipeline:
         await self.limiter.acquire(key)  # raises RateLimited
         ex.concurrency_held = bool(key.max_concurrency)
 
-    async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int) -> int:
+    async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int, body: dict[str, Any] | None = None) -> int:
         """Hold the worst-case cost against the budget of the key, its user and its team; returns the
         max_tokens to send (lowered near a limit so the worst case fits). Raises BudgetExhausted, naming the
-        level, when nothing useful fits."""
+        level, when nothing useful fits. `body` is the Anthropic request when `raw` is another dialect's:
+        near a limit its input tokens are counted by the provider (governance/admission.py)."""
         key, route = ex.key, ex.route
         assert key is not None and route is not None
         if not key.capped:
             return max_tokens
-        b = budget.bound(raw, max_tokens, self.prices[route.public_id])
         caps = [Cap((x.level, x.id), x.budget_micros, budget.period_start(x.budget_period))  # type: ignore[arg-type]
                 for x in key.capped]
-        admitted = await self.leases.admit(caps, b)
+        admitted = await self.admission.admit(caps, raw, max_tokens, self.prices[route.public_id],
+                                              lambda: self.count_input_tokens(route, raw, body))
         if isinstance(admitted, Refused):
             raise budget_exhausted(key, admitted.level)
         ex.ticket, allowed = admitted
         if allowed != max_tokens and self.observer is not None:
             self.observer.clamped(ex)
         return allowed
+
+    async def count_input_tokens(self, route: ModelRoute, raw: bytes, body: dict[str, Any] | None) -> int | None:
+        """The provider's count of the request's input tokens (free, never billed), or None if it has none."""
+        target = route.targets[0] if route.targets else None
+        up = self.upstreams.get(target.provider) if target else None
+        if up is None or target is None:
+            return None
+        try:
+            full = body if body is not None else orjson.loads(raw)
+            counted = {k: v for k, v in full.items() if k in COUNTED_FIELDS}
+            call = UpstreamCall(target=target, body=counted, stream=False)
+            async with asyncio.timeout(COUNT_TIMEOUT):
+                resp = await up.count_tokens(call)
+                data = await resp.read()
+            tokens = orjson.loads(data).get("input_tokens") if resp.status == 200 else None
+        except Exception:  # counting is an optimisation: any failure falls back to the byte bound
+            return None
+        return tokens if isinstance(tokens, int) and tokens >= 0 else None
 
     # -- upstream ------------------------------------------------------------------------------------
     async def open(self, ex: Exchange, call: UpstreamCall, affinity: str | None,
@@ -181,6 +209,7 @@ class Pipeline:
             "disconnected": ex.disconnected,
         }
         self.writer.record(row, self.leases.settle(ex.ticket, ex.key.refs, cost))
+        self.admission.settled()
         if self.observer is not None:
             self.observer.spend(ex, cost)
 

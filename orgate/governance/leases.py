@@ -107,6 +107,10 @@ class BudgetLeases:
             lease = self._leases[ref] = Lease(self._new_id(ref))
         return lease
 
+    def lease_of(self, ref: Ref) -> Lease | None:
+        """This instance's lease of a level, if any (read by admission's waiting; see governance/admission.py)."""
+        return self._leases.get(ref)
+
     async def admit(self, caps: Sequence[Cap], bound: budget.CostBound) -> tuple[Ticket, int] | Refused:
         """Admit a request whose worst case is `bound` on every capped level (key, user, team order);
         returns its ticket and the max_tokens to send, or which level refused."""

@@ -178,7 +178,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
     abody, betas = dialect.to_anthropic(app, turn, route)
     if _auto_cache(app, route, turn.key):
         caching.add_breakpoints(abody)
-    max_tokens = await app.pipeline.reserve(ex, raw, abody["max_tokens"])
+    max_tokens = await app.pipeline.reserve(ex, raw, abody["max_tokens"], abody)
     if max_tokens != abody["max_tokens"]:
         abody = {**abody, "max_tokens": max_tokens}
     ex.stream = bool(abody.get("stream"))
