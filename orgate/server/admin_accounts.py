@@ -16,6 +16,7 @@ from orgate.errors import InvalidRequest
 from orgate.governance import budget
 from orgate.governance.owners import get_or_404
 from orgate.server import admin_api as api
+from orgate.server import admin_audit
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_json
 from orgate.store.accounts_repo import AccountsRepo
@@ -103,6 +104,7 @@ async def create_account(app: App, req: Request, p: dict[str, str]) -> None:
     fields = account_fields(app, level, await api.body_json(req), creating=True)
     await _unique(app, level, fields)
     row = await AccountsRepo(app.engine).create(level, **fields)
+    await admin_audit.created(app, req, row, level)
     await send_json(req, 201, api.money({"data": account_view(row)}))
 
 
@@ -126,20 +128,24 @@ async def get_account(app: App, req: Request, p: dict[str, str]) -> None:
 
 async def update_account(app: App, req: Request, p: dict[str, str]) -> None:
     level, ident = p["level"][:-1], int(p["id"])
-    await _get(app, level, ident)
+    before = await _get(app, level, ident)
     fields = account_fields(app, level, await api.body_json(req), creating=False)
     await _unique(app, level, fields, ident)
     row = await AccountsRepo(app.engine).update(level, ident, **fields)
     app.auth.invalidate()  # a cached key carries its user's and team's status, budget and allowlist
+    if row:
+        await admin_audit.changed(app, req, before, row, level)
     await send_json(req, 200, api.money({"data": account_view(row or {})}))
 
 
 async def set_account_status(app: App, req: Request, p: dict[str, str]) -> None:
     level, ident = p["level"][:-1], int(p["id"])
-    await _get(app, level, ident)
+    before = await _get(app, level, ident)
     row = await AccountsRepo(app.engine).update(level, ident,
                                                 status="active" if p["action"] == "enable" else "disabled")
     app.auth.invalidate()
+    if row:
+        await admin_audit.changed(app, req, before, row, level)
     await send_json(req, 200, api.money({"data": account_view(row or {})}))
 
 
@@ -152,6 +158,8 @@ async def add_member(app: App, req: Request, p: dict[str, str]) -> None:
         raise InvalidRequest("user_id: required, an integer.", param="user_id")
     await _get(app, "user", user_id)
     await AccountsRepo(app.engine).add_member(team_id, user_id)
+    await admin_audit.record(app, req, "team.member_add", row={"id": team_id},
+                             changes={"user_id": {"before": None, "after": user_id}})
     await send_json(req, 200, {"team_id": team_id, "user_id": user_id, "member": True})
 
 
@@ -160,6 +168,8 @@ async def remove_member(app: App, req: Request, p: dict[str, str]) -> None:
     await _get(app, "team", team_id)
     await AccountsRepo(app.engine).remove_member(team_id, user_id)
     app.auth.invalidate()
+    await admin_audit.record(app, req, "team.member_remove", row={"id": team_id},
+                             changes={"user_id": {"before": user_id, "after": None}})
     await send_json(req, 200, {"team_id": team_id, "user_id": user_id, "member": False})
 
 

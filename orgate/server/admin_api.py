@@ -233,7 +233,7 @@ async def create_key(app: App, req: Request, p: dict[str, str]) -> None:
     name = fields.pop("name")
     plaintext, row = await app.keys.create(prefix=app.settings.keys.prefix, name=name, **fields)
     app.auth.invalidate()
-    await admin_audit.key_created(app, req, row)
+    await admin_audit.created(app, req, row)
     await send_json(req, 201, money({"key": plaintext, "data": key_view(row),
                                      "note": "This is the only time the key is shown."}))
 
@@ -250,7 +250,7 @@ async def update_key(app: App, req: Request, p: dict[str, str]) -> None:
     row = await app.keys.update(key_id, **fields) if fields else await app.keys.get(key_id)
     app.auth.invalidate()
     assert row is not None
-    await admin_audit.key_changed(app, req, current, row)
+    await admin_audit.changed(app, req, current, row)
     await send_json(req, 200, money({"data": key_view(row)}))
 
 
@@ -260,7 +260,7 @@ async def set_status(app: App, req: Request, p: dict[str, str]) -> None:
     row = await app.keys.update(key_id, status="active" if p["action"] == "enable" else "disabled")
     app.auth.invalidate()
     if row is not None:
-        await admin_audit.key_changed(app, req, before, row)
+        await admin_audit.changed(app, req, before, row)
     await send_json(req, 200, money({"data": key_view(row or {})}))
 
 
@@ -270,7 +270,7 @@ async def delete_key(app: App, req: Request, p: dict[str, str]) -> None:
     row = await app.keys.update(key_id, status="deleted")
     app.auth.invalidate()
     if row is not None:
-        await admin_audit.key_changed(app, req, before, row)
+        await admin_audit.changed(app, req, before, row)
     await send_json(req, 200, money({"data": key_view(row or {}), "deleted": True}))
 
 

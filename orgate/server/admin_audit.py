@@ -1,7 +1,8 @@
 """Recording admin actions in the audit trail, and reading it back: GET /admin/api/audit, /admin/api/alerts.
 
-Actions: login, login_failed, logout, key.create, key.update, key.budget, key.enable, key.disable,
-key.rotate, key.delete. The actor is who authenticated (`console` for a password session, `api-token` for
+Actions: login, login_failed, key.create, key.update, key.budget, key.enable, key.disable, key.rotate,
+key.delete; the same create/update/budget/enable/disable for users and teams (their budgets are budgets too),
+team.member_add and team.member_remove. The actor is who authenticated (`console` for a password session, `api-token` for
 the bearer token, `cli` for the command line); the source is the client address. `changes` holds the
 fields that changed, before and after; the key itself and its hash never do (a rotation records the new
 visible prefix only).
@@ -29,8 +30,13 @@ if TYPE_CHECKING:
 KEY_FIELDS = ("name", "prefix", "status", "expires_ms", "budget_micros", "budget_period", "allowed_models", "rpm",
               "tpm", "max_concurrency", "user_id", "team_id")
 BUDGET_FIELDS = ("budget_micros", "budget_period")
-ACTIONS = ("login", "login_failed", "logout", "key.create", "key.update", "key.budget", "key.enable", "key.disable",
-           "key.rotate", "key.delete")
+ACCOUNT_FIELDS = ("name", "status", "budget_micros", "budget_period", "allowed_models", "rpm", "tpm", "email",
+                  "external_id", "default_team_id")
+ACTIONS = ("login", "login_failed", "key.create", "key.update", "key.budget", "key.enable", "key.disable",
+           "key.rotate", "key.delete",
+           *(f"{level}.{verb}" for level in ("user", "team") for verb in ("create", "update", "budget", "enable",
+                                                                          "disable")),
+           "team.member_add", "team.member_remove")
 
 
 def actor_of(req: Request) -> str:
@@ -43,31 +49,35 @@ async def record(app: App, req: Request, action: str, *, actor: str | None = Non
                  changes: dict[str, Any] | None = None) -> None:
     try:
         await app.audit.append(actor=actor or actor_of(req), action=action, source=client_addr(req),
-                               target_type="key" if row else None, target_id=row.get("id") if row else None,
+                               target_type=action.split(".")[0] if row else None,
+                               target_id=row.get("id") if row else None,
                                target_name=row.get("name") if row else None, changes=changes,
                                request_id=req.request_id)
     except Exception:
         app.log.exception("AUDIT WRITE FAILED for %s by %s", action, actor or actor_of(req))
 
 
-async def key_changed(app: App, req: Request, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """One entry per kind of change: status (enable/disable/delete), budget, everything else."""
-    changes = diff(before, after, KEY_FIELDS)
+async def changed(app: App, req: Request, before: dict[str, Any], after: dict[str, Any], kind: str = "key"
+                  ) -> None:
+    """One entry per kind of change: status (enable/disable/delete), budget, everything else. `kind` is key,
+    user or team (users and teams carry budgets too)."""
+    changes = diff(before, after, KEY_FIELDS if kind == "key" else ACCOUNT_FIELDS)
     status = changes.pop("status", None)
     budget = {k: changes.pop(k) for k in BUDGET_FIELDS if k in changes}
     if budget:
-        await record(app, req, "key.budget", row=after, changes=budget)
+        await record(app, req, f"{kind}.budget", row=after, changes=budget)
     if changes:
-        await record(app, req, "key.update", row=after, changes=changes)
+        await record(app, req, f"{kind}.update", row=after, changes=changes)
     if status:
-        action = {"active": "key.enable", "disabled": "key.disable", "deleted": "key.delete"}[status["after"]]
-        await record(app, req, action, row=after, changes={"status": status})
-        if status["after"] == "disabled":
+        verb = {"active": "enable", "disabled": "disable", "deleted": "delete"}[status["after"]]
+        await record(app, req, f"{kind}.{verb}", row=after, changes={"status": status})
+        if kind == "key" and status["after"] == "disabled":
             app.alerts.key_disabled(after, actor_of(req))
 
 
-async def key_created(app: App, req: Request, row: dict[str, Any]) -> None:
-    await record(app, req, "key.create", row=row, changes=diff(None, row, KEY_FIELDS))
+async def created(app: App, req: Request, row: dict[str, Any], kind: str = "key") -> None:
+    await record(app, req, f"{kind}.create", row=row, changes=diff(None, row, KEY_FIELDS if kind == "key"
+                                                                         else ACCOUNT_FIELDS))
 
 
 async def key_rotated(app: App, req: Request, before: dict[str, Any], after: dict[str, Any]) -> None:

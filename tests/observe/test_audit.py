@@ -68,6 +68,23 @@ def test_every_admin_action_is_recorded_with_actor_source_and_changes_never_the_
     assert [r["action"] for r in page + older] == ["key.delete", "key.rotate", "key.enable", "key.disable"]
 
 
+def test_team_and_user_budgets_and_membership_are_audited(gateway: Gateway):
+    gw = gateway
+    team = httpx.post(gw.url + "/admin/api/teams", headers=AUTH, json={"name": "audited-team", "budget_usd": "100"})
+    assert team.status_code == 201, team.text
+    tid = team.json()["data"]["id"]
+    user = httpx.post(gw.url + "/admin/api/users", headers=AUTH, json={"name": "audited-user"}).json()["data"]
+    assert httpx.patch(f"{gw.url}/admin/api/teams/{tid}", headers=AUTH, json={"budget_usd": "150"}).status_code == 200
+    assert httpx.post(f"{gw.url}/admin/api/teams/{tid}/members", headers=AUTH,
+                      json={"user_id": user["id"]}).status_code == 200
+    assert httpx.post(f"{gw.url}/admin/api/teams/{tid}/disable", headers=AUTH).status_code == 200
+    rows = audit(gw, target_type="team", target_id=str(tid))
+    assert [r["action"] for r in rows] == ["team.disable", "team.member_add", "team.budget", "team.create"]
+    assert rows[2]["changes"] == {"budget_micros": {"before": 100_000_000, "after": 150_000_000}}
+    assert rows[1]["changes"] == {"user_id": {"before": None, "after": user["id"]}}
+    assert [r["action"] for r in audit(gw, target_type="user", target_id=str(user["id"]))] == ["user.create"]
+
+
 def _append_only(url: str) -> None:
     async def go() -> None:
         engine = make_engine(url)

@@ -48,7 +48,9 @@
         { label: "Time (UTC)", render: (r) => when(r.ts_ms) },
         { label: "Actor", render: (r) => r.actor },
         { label: "Action", render: (r) => r.action },
-        { label: "Key", render: (r) => r.target_id ? el("a", { href: "#/key/" + r.target_id, text: r.target_name || "#" + r.target_id }) : "—" },
+        { label: "Target", render: (r) => !r.target_id ? "—" : r.target_type === "key"
+          ? el("a", { href: "#/key/" + r.target_id, text: r.target_name || "#" + r.target_id })
+          : `${r.target_type} ${r.target_name || "#" + r.target_id}` },
         { label: "Source", render: (r) => r.source || "—" },
         { label: "Changes", render: (r) => changes(r.changes) },
       ], res.data, "No admin actions match."));
