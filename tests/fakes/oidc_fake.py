@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 CLIENT_ID = "orgate-test-client"
 CLIENT_SECRET = "orgate-test-client-secret-0123456789"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 @dataclass
@@ -53,9 +54,12 @@ class FakeOidc:
         self.deny = False
         self.lax_redirects = False
         self.refuse_refresh = False
+        self.client_public_key: RSAKey | None = None  # registered for private_key_jwt
+        self.assertions = 0
         self.codes: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, Person] = {}
         self.requests: list[tuple[str, str]] = []
+        self.collected: list[tuple[str, str, bytes]] = []  # (path, content-type, body) at /collector
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -105,12 +109,29 @@ class FakeOidc:
         return _redirect(redirect, {"code": code, "state": q.get("state", "")})
 
     def _client_ok(self, request: web.Request, form: Any) -> bool:
+        if form.get("client_assertion_type") == ASSERTION_TYPE:
+            return self._assertion_ok(form.get("client_assertion", ""))
         auth = request.headers.get("authorization", "")
         if auth.startswith("Basic "):
             cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
         else:
             cid, secret = form.get("client_id", ""), form.get("client_secret", "")
         return cid == CLIENT_ID and secrets.compare_digest(secret, CLIENT_SECRET)
+
+    def _assertion_ok(self, assertion: str) -> bool:
+        """private_key_jwt (RFC 7523): signed by the client's registered key, about this client, for us."""
+        if self.client_public_key is None:
+            return False
+        try:
+            claims = jwt.decode(assertion, self.client_public_key, algorithms=["RS256"]).claims
+            jwt.JWTClaimsRegistry(iss={"essential": True, "value": CLIENT_ID},
+                                  sub={"essential": True, "value": CLIENT_ID},
+                                  aud={"essential": True, "value": f"{self.url}/token"},
+                                  exp={"essential": True}).validate(claims)
+        except Exception:  # noqa: BLE001 -- any failure is an unauthenticated client
+            return False
+        self.assertions += 1
+        return True
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -150,6 +171,11 @@ class FakeOidc:
         return {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 3600,
                 "id_token": id_token, "refresh_token": refresh, "scope": "openid profile email offline_access"}
 
+    async def _collect(self, request: web.Request) -> web.Response:
+        """Stands in for the operator's OTLP/HTTP collector (hosted here to spare the tests another server)."""
+        self.collected.append((request.path, request.headers.get("content-type", ""), await request.read()))
+        return web.Response(status=200, body=b"", content_type="application/x-protobuf")
+
     async def _userinfo(self, request: web.Request) -> web.Response:
         p = self.person
         return web.json_response({"sub": p.sub, "email": p.email, "name": p.name, "groups": p.groups})
@@ -166,6 +192,7 @@ class FakeOidc:
             app.router.add_get("/authorize", self._authorize)
             app.router.add_post("/token", self._token)
             app.router.add_get("/userinfo", self._userinfo)
+            app.router.add_post("/collector/v1/{signal}", self._collect)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -23,6 +23,7 @@ def sso_gateway(upstream_url: str, idp: FakeOidc, **extra_env: str) -> Gateway:
         "ORGATE_SSO__ADMIN_GROUPS": '["gateway-admins"]', "ORGATE_SSO__DEFAULT_BUDGET_USD": "25",
         # every test's browser is 127.0.0.1: the per-address limits are tested on their own (test_units)
         "ORGATE_SSO__DEVICE_CODES_PER_ADDRESS": "1000", "ORGATE_SSO__CODE_ENTRIES_PER_ADDRESS": "1000",
+        "ORGATE_SSO__TELEMETRY_FORWARD_URL": idp.url + "/collector",
         **extra_env,
     })
     gw.env["ORGATE_SSO__PUBLIC_URL"] = gw.url
