@@ -134,7 +134,7 @@ class OidcClient:
         claims = await self.verify_id_token(str(token.get("id_token") or ""), nonce)
         return Identity(
             issuer=claims["iss"], subject=str(claims["sub"]),
-            email=_str(claims.get(self.s.email_claim)), email_verified=claims.get("email_verified"),
+            email=_str(claims.get(self.s.email_claim)), email_verified=_flag(claims.get("email_verified")),
             name=_str(claims.get(self.s.name_claim)), groups=_groups(claims.get(self.s.groups_claim)),
             idp_refresh_token=token.get("refresh_token") or old_refresh,
         )
@@ -179,6 +179,13 @@ def _reason(e: Exception) -> str:
     if isinstance(e, OAuthError):
         return e.error or "error"
     return type(e).__name__
+
+
+def _flag(v: Any) -> bool | None:
+    """email_verified as a boolean; some IdPs send the string "true"/"false"."""
+    if isinstance(v, str):
+        return v.strip().lower() == "true"
+    return v if isinstance(v, bool) else None
 
 
 def _str(v: Any) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from orgate.server.sso_oauth import PerAddress
 from orgate.sso import managed, telemetry
 from orgate.sso.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
-from orgate.sso.oidc import Identity, _groups
+from orgate.sso.oidc import Identity, _flag, _groups
 from orgate.sso.policy import NotAllowed, admin_allowed, admit
 from orgate.sso.settings import SsoSettings, validate
 from orgate.sso.tokens import looks_like_gateway_token
@@ -43,8 +43,9 @@ def test_claim_rules():
     assert not admin_allowed(S, who(groups=("admins",)))  # admins must pass the ordinary rules too
 
 
-def test_groups_claim_shapes():
+def test_claim_shapes():
     assert _groups(["a", "b"]) == ("a", "b") and _groups("a, b") == ("a", "b") and _groups(None) == ()
+    assert _flag("false") is False and _flag("True") is True and _flag(False) is False and _flag(1) is None
 
 
 def test_settings_validation():
