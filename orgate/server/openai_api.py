@@ -165,12 +165,12 @@ async def handle(app: App, req: Request, dialect: Dialect) -> None:
 async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: Dialect) -> None:
     ex.key = await app.auth.authenticate(req.headers)
     body = req.json()
-    if dialect is RESPONSES and body.get("previous_response_id"):  # the stored conversation goes first
-        body = await app.response_store.expand(ex.key, body)
-        raw = orjson.dumps(body)  # the budget's worst case is bounded by what is actually sent
     route = app.pipeline.resolve(ex, body.get("model"))
     if openai_passthrough.handles(route):  # a non-Claude model on an OpenAI-compatible provider: relayed
         return await openai_passthrough.relay(app, req, ex, raw, body, route, dialect.endpoint)
+    if dialect is RESPONSES and body.get("previous_response_id"):  # the stored conversation goes first
+        body = await app.response_store.expand(ex.key, body)
+        raw = orjson.dumps(body)  # the budget's worst case is bounded by what is actually sent
     await app.pipeline.limit(ex)
     fallbacks = request_fallbacks(app, body)
     assert ex.model is not None
