@@ -97,7 +97,9 @@ def test_logs_carry_request_ids_and_never_secrets(gateway, fake, key):
     rid = r.json()["request_id"]
     httpx.post(gateway.url + "/v1/messages", headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
                json={"model": "claude-sonnet-4.5", "max_tokens": 5, "messages": [{"role": "user", "content": "PROMPT-SECRET"}]})
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the access log is written off the request path: wait for it under load
+    while rid not in gateway.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
     logs = gateway.logs()
     assert rid in logs
     assert key not in logs and "sk-ant-bogus-secret-value" not in logs and UPSTREAM_KEY not in logs
