@@ -106,8 +106,10 @@ class Pipeline:
         assert key is not None
         if not self.limiter.limited(key):
             return
-        await self.limiter.acquire(key)  # raises RateLimited
+        # Marked before the check: if it is cancelled (client gone) or Redis stalls after taking the slot,
+        # finish() still releases it (a release of a slot never taken is a no-op).
         ex.concurrency_held = bool(key.max_concurrency)
+        await self.limiter.acquire(key, ex.request_id)  # raises RateLimited
 
     async def reserve(self, ex: Exchange, raw: bytes, max_tokens: int, body: dict[str, Any] | None = None) -> int:
         """Hold the worst-case cost against the budget of the key, its user and its team; returns the
@@ -181,7 +183,7 @@ class Pipeline:
             return
         ex.settled = True
         if ex.concurrency_held and ex.key is not None:
-            self._background(self.limiter.release(ex.key))
+            self._background(self.limiter.release(ex.key, ex.request_id))
         if error is not None:
             ex.status, ex.error_type = error.status, error.kind
         if self.observer is not None:

@@ -35,10 +35,11 @@ def _ident(x: KeyRecord | Account) -> str:
 
 
 class Counters(Protocol):
-    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int) -> int:
-        """0 when admitted (request counted, concurrency slot taken); else the REFUSALS code."""
+    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int, holder: str = "") -> int:
+        """0 when admitted (request counted, a concurrency slot taken by `holder`); else the REFUSALS code."""
 
-    async def release(self, ident: str) -> None: ...
+    async def release(self, ident: str, holder: str = "") -> None:
+        """Give back `holder`'s slot; a no-op when it holds none (releasing twice, or after a refusal)."""
 
     async def add_tokens(self, ident: str, window: int, n: int) -> None: ...
 
@@ -48,7 +49,7 @@ class MemoryCounters:
         self._window = 0
         self._requests: dict[str, int] = defaultdict(int)
         self._tokens: dict[str, int] = defaultdict(int)
-        self._active: dict[str, int] = defaultdict(int)
+        self._active: dict[str, set[str]] = defaultdict(set)  # holders of each key's slots
 
     def _roll(self, window: int) -> None:
         if window != self._window:
@@ -56,21 +57,25 @@ class MemoryCounters:
             self._requests.clear()
             self._tokens.clear()
 
-    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int) -> int:
+    async def admit(self, ident: str, window: int, rpm: int, tpm: int, concurrency: int, holder: str = "") -> int:
         self._roll(window)
         if rpm and self._requests[ident] >= rpm:
             return 1
         if tpm and self._tokens[ident] >= tpm:
             return 2
-        if concurrency and self._active[ident] >= concurrency:
+        if concurrency and len(self._active[ident]) >= concurrency:
             return 3
         self._requests[ident] += 1
         if concurrency:
-            self._active[ident] += 1
+            self._active[ident].add(holder)
         return 0
 
-    async def release(self, ident: str) -> None:
-        self._active[ident] = max(0, self._active[ident] - 1)
+    async def release(self, ident: str, holder: str = "") -> None:
+        held = self._active.get(ident)
+        if held is not None:
+            held.discard(holder)
+            if not held:
+                del self._active[ident]
 
     async def add_tokens(self, ident: str, window: int, n: int) -> None:
         self._roll(window)
@@ -85,25 +90,27 @@ class Limiter:
     def limited(key: KeyRecord) -> bool:
         return bool(key.rate_limited)
 
-    async def acquire(self, key: KeyRecord) -> None:
-        """Count the request at every level with limits (key, user, team); raises RateLimited (retryable,
-        with retry-after) naming the level whose limit is reached."""
+    async def acquire(self, key: KeyRecord, holder: str = "") -> None:
+        """Count the request at every level with limits (key, user, team) and take the key's concurrency slot
+        for `holder` (a request id); raises RateLimited (retryable, with retry-after) naming the level whose
+        limit is reached. The caller releases `holder` whatever happens, even when this was cancelled:
+        releasing a slot not taken is a no-op."""
         now = time.time()
         for x in key.rate_limited:
             conc = (key.max_concurrency or 0) if x is key else 0
-            code = await self.counters.admit(_ident(x), int(now // 60), x.rpm or 0, x.tpm or 0, conc)
+            code = await self.counters.admit(_ident(x), int(now // 60), x.rpm or 0, x.tpm or 0, conc, holder)
             if code:
                 if x is not key:
-                    await self.release(key)  # the key's concurrency slot, taken a moment ago
+                    await self.release(key, holder)  # the key's concurrency slot, taken a moment ago
                 retry_after = 1.0 if code == 3 else round(60 - now % 60, 1)
                 message = REFUSALS[code].format(rpm=x.rpm, tpm=x.tpm, max_concurrency=key.max_concurrency)
                 if x is not key:
                     message = message.replace("this key", f"this key's {x.level} '{x.name}'")
                 raise RateLimited(message, retry_after=retry_after)
 
-    async def release(self, key: KeyRecord) -> None:
+    async def release(self, key: KeyRecord, holder: str = "") -> None:
         if key.max_concurrency:
-            await self.counters.release(counter_id(key))
+            await self.counters.release(counter_id(key), holder)
 
     @staticmethod
     def counts_tokens(key: KeyRecord) -> bool:
