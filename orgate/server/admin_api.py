@@ -344,16 +344,30 @@ async def ledger_csv(app: App, req: Request, p: dict[str, str]) -> None:
     await send_csv(req, f"orgate-ledger-{stamp}.csv", csv_chunks(LedgerRepo(app.engine), f, CSV_PAGE, CSV_MAX_ROWS))
 
 
+async def _take(chunks: Any, n: int) -> Any:
+    for _ in range(n):
+        try:
+            yield await anext(chunks)
+        except StopAsyncIteration:
+            return
+
+
 async def send_csv(req: Request, filename: str, chunks: Any) -> None:
     headers = {**web_pages.SECURITY, "cache-control": "no-store",
                "content-disposition": f'attachment; filename="{filename}"'}
     raw = [(b"content-type", b"text/csv; charset=utf-8")]
     raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-    await req.send({"type": "http.response.start", "status": 200, "headers": raw})
     if hasattr(chunks, "__aiter__"):
+        # The header line and the first page before the 200: a query that fails is then answered as an error,
+        # not as a 200 cut short.
+        first = [chunk async for chunk in _take(chunks, 2)]
+        await req.send({"type": "http.response.start", "status": 200, "headers": raw})
+        for chunk in first:
+            await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
         async for chunk in chunks:
             await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
     else:
+        await req.send({"type": "http.response.start", "status": 200, "headers": raw})
         for chunk in chunks:
             await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
     await req.send({"type": "http.response.body", "body": b""})

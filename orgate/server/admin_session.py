@@ -12,9 +12,11 @@ Credentials and what they can never be:
 CSRF: a cookie-authenticated POST/PATCH/DELETE must carry the session's CSRF token (HMAC of the session id)
 in `x-csrf-token` (or a `csrf_token` form field), and its Origin, when sent, must be this server's origin.
 
-Login throttling: per client address, the first FREE_FAILURES wrong passwords cost nothing; after that
-each failure doubles the wait before the next attempt is even checked (1 s, 2 s, 4 s ... up to 5 min),
-answered 429 with retry-after rather than by sleeping, so waiting attackers hold no connections.
+Login and bearer throttling: per client address, the first FREE_FAILURES wrong passwords or admin tokens
+cost nothing; after that each failure doubles the wait before the next attempt is even checked (1 s, 2 s,
+4 s ... up to 5 min), answered 429 with retry-after rather than by sleeping, so waiting attackers hold no
+connections. An attempt counts as failed before it is checked (success clears it), so 40 concurrent guesses
+meet the lockout as they arrive. The price: a neighbour at the same address can delay the operator too.
 Sessions are stateless (any instance verifies them); logout revokes the id in this process's memory.
 """
 
@@ -67,6 +69,12 @@ class LoginThrottle:
         wait = allowed_at - time.monotonic()
         if wait > 0:
             raise RateLimited(f"Too many failed logins; try again in {int(wait) + 1} s.", retry_after=wait)
+
+    def attempt(self, addr: str) -> None:
+        """Count an attempt as failed before it is checked (success clears it): concurrent guesses then meet
+        the lockout as they arrive, instead of all being checked before the first failure is recorded."""
+        self.check(addr)
+        self.failed(addr)
 
     def failed(self, addr: str) -> None:
         if len(self._state) > 10_000:  # bounded: a spray from many addresses cannot grow memory
@@ -144,7 +152,9 @@ def is_https(req: Request) -> bool:
 
 
 def own_origin(req: Request) -> str:
-    host = req.headers.get("x-forwarded-host") or req.headers.get("host", "")
+    # The Host header only: X-Forwarded-Host is the client's to set unless a trusted proxy rewrites it, and
+    # trusting it would let a request vouch for its own origin.
+    host = req.headers.get("host", "")
     return ("https://" if is_https(req) else "http://") + host.split(",")[0].strip()
 
 
@@ -185,8 +195,14 @@ async def authenticate(app: App, req: Request) -> Admin:
     if not configured(app):
         raise PermissionDenied("The admin API is disabled: set ORGATE_ADMIN__TOKEN or ORGATE_ADMIN__PASSWORD.")
     auth = req.headers.get("authorization")
-    if auth is not None:
-        return await _bearer(app, auth)
+    if auth is not None and not app.settings.admin.token:
+        return await _bearer(app, auth)  # bearer access is off: nothing to guess, nothing to throttle
+    if auth is not None:  # wrong tokens are throttled per address like wrong passwords
+        throttle, addr = sessions(app).throttle, client_addr(req)
+        throttle.attempt(addr)
+        admin = await _bearer(app, auth)
+        throttle.succeeded(addr)
+        return admin
     cookie = read_cookie(req)
     sid = sessions(app).verify(cookie) if cookie else None
     if sid is None:
@@ -256,15 +272,9 @@ async def login(app: App, req: Request) -> None:
         if not configured(app):
             raise PermissionDenied("The admin console is disabled: set ORGATE_ADMIN__PASSWORD.")
         check_origin(req)  # login CSRF: another site must not sign a browser into this console
-        s.throttle.check(addr)
+        s.throttle.attempt(addr)
         credential, is_form, _ = await _credential(req)
-        try:
-            ok = await check_password(app, credential)
-        except PermissionDenied:
-            s.throttle.failed(addr)
-            raise
-        if not ok:
-            s.throttle.failed(addr)
+        if not await check_password(app, credential):
             raise AuthenticationFailed("Wrong admin password.")
     except GatewayError as e:
         await admin_audit.login(app, req, ok=False, reason=e.message)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -20,8 +20,20 @@ def db_gateway(request, fake_session) -> Iterator[Gateway]:
 
 
 @pytest.fixture(scope="module")
-def gw(fake_session) -> Iterator[Gateway]:
+def fresh_gateway(fake_session) -> Iterator[Callable[..., Gateway]]:
+    """Starts gateways for the module (env overrides as keyword arguments); stops them after it."""
+    started: list[Gateway] = []
+
+    def start(**env: str) -> Gateway:
+        started.append(Gateway(fake_session.url, env=env).start())
+        return started[-1]
+
+    yield start
+    for g in started:
+        g.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(fresh_gateway) -> Gateway:
     """A gateway with default settings, one per test module."""
-    g = Gateway(fake_session.url).start()
-    yield g
-    g.stop()
+    return fresh_gateway()

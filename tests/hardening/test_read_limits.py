@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,10 +15,8 @@ LIMITS = {"ORGATE_SERVER__HEADER_TIMEOUT_SECONDS": "1", "ORGATE_SERVER__BODY_WIN
 
 
 @pytest.fixture(scope="module")
-def gw(fake_session) -> Iterator[Gateway]:
-    g = Gateway(fake_session.url, env=LIMITS).start()
-    yield g
-    g.stop()
+def gw(fresh_gateway) -> Gateway:
+    return fresh_gateway(**LIMITS)
 
 
 def _conn(gw: Gateway) -> socket.socket:
