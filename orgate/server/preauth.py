@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orgate.errors import GatewayError, InternalError
+from orgate.pipeline import Exchange
 from orgate.server.asgi import Request, respond
 from orgate.server.render import anthropic_error, error_headers, openai_error
 from orgate.store.outage import unavailable
@@ -45,9 +46,20 @@ async def key_first(app: App, req: Request) -> bool:
     if req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers:
         headers["connection"] = "close"
     await respond(req.send, err.status, error_body(req, err), headers)
+    # Refused before the surface ran: the access line still carries this request id (operators grep for it).
+    app.access_log(Exchange(req.request_id, api=surface_of(req.path), endpoint=endpoint_of(req.path)), err)
     if app.metrics is not None:  # counted like any request: no model, no provider
         app.metrics.request(surface_of(req.path), "", "", err.status, 0.0, None)
     return False
+
+
+def endpoint_of(path: str) -> str:
+    """The `endpoint` name a surface's Exchange carries, for requests refused before they reach it."""
+    if path.startswith("/v1/responses"):
+        return "responses"
+    if path == "/v1/messages/count_tokens":
+        return "count_tokens"
+    return "chat/completions" if path in OPENAI_PATHS else "messages"
 
 
 def surface_of(path: str) -> str:
