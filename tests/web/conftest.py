@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +17,25 @@ def gateway(request, fake_session) -> Iterator[Gateway]:
         gw = Gateway(fake_session.url, database_url=url).start()
         yield gw
         gw.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_admin_lockout_carried_over(request) -> Iterator[None]:
+    """Tests here share one gateway per database, and some send wrong admin credentials on purpose. The
+    gateway throttles those per client address (after three, even the right credential waits), so a test
+    that ends with failures counted would lock the next test out. After each test that used the shared
+    gateway, sign in with the admin token (a success clears the count), waiting out a lockout if one is on."""
+    yield
+    if "gateway" not in request.fixturenames:
+        return
+    gw: Gateway = request.getfixturevalue("gateway")
+    for _ in range(10):
+        r = httpx.get(gw.url + "/admin/api/session", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+        if r.status_code != 429:
+            assert r.status_code == 200, r.text
+            return
+        time.sleep(float(r.headers.get("retry-after", "1")))
+    raise AssertionError("admin lockout did not clear")
 
 
 @pytest.fixture
