@@ -168,3 +168,31 @@ def test_sigterm_drains_every_worker(fake_w: FakeAnthropic) -> None:
     rows = g.ledger(8, key_id=key_id(g, "w-drain"))
     assert sorted(r["status"] for r in rows) == [200] * 8
     g.stop()
+
+
+def messages_served(gw: Gateway) -> float:
+    """orgate_requests_total of Sonnet requests answered 2xx, as one scrape of /metrics shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = httpx.get(gw.url + "/metrics", timeout=30)
+    assert r.status_code == 200, r.text
+    total = 0.0
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            if s.name == "orgate_requests_total" and s.labels.get("status_class") == "2xx" \
+                    and s.labels.get("model") == "claude-sonnet-4.5":
+                total += s.value
+    return total
+
+
+def test_metrics_sum_every_workers_requests(gw: Gateway, fake_w: FakeAnthropic) -> None:
+    """A scrape reaches one worker; it must still count the requests every worker answered."""
+    fake_w.default = Reply(usage={"input_tokens": 10, "output_tokens": 20}, first_byte_delay=0.05)
+    k = gw.create_key("w-metrics")
+    before = messages_served(gw)
+    responses = burst(gw, k, 40)
+    assert [r.status_code for r in responses] == [200] * 40
+    assert len(workers_of(responses)) == 2
+    for _ in range(8):  # whichever worker answers the scrape
+        after = messages_served(gw)
+        assert after - before == 40

@@ -9,15 +9,23 @@ Before the workers start, the supervisor runs the migrations and creates the ser
 workers must sign sessions with the same secret), then starts the host state service (host_state.py) that
 the workers share rate-limit counters and circuit state through. Each worker is a full orgate instance
 with its own instance id: budgets hold across workers through the database leases, exactly as across hosts.
+
+Metrics: a scrape reaches one worker, so with metrics on the supervisor points prometheus_client's
+multiprocess mode at a private directory (PROMETHEUS_MULTIPROC_DIR, unless the operator set one): every
+worker writes its values there and any worker's /metrics sums them all. A replacement worker drops the live
+gauges of workers that died (their counters stay counted, as Prometheus expects of a counter).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 from orgate.config import Settings, load_settings
+from orgate.observe.metrics import MULTIPROCESS_ENV
 
 SUPERVISED = "ORGATE_SUPERVISED_BY"  # set for workers: the supervisor's pid (no setting has this name)
 HOST_SOCKET = "ORGATE_HOST_STATE_SOCKET"  # set for workers: the host state service's unix socket
@@ -42,7 +50,26 @@ def worker_app() -> Any:
     """The ASGI app of one worker (uvicorn calls this factory in each spawned process)."""
     from orgate.server.app import create_app
 
+    forget_dead_workers_gauges()
     return create_app(load_settings())
+
+
+def forget_dead_workers_gauges() -> None:
+    """Live gauges (streams in flight, ledger queue, open circuits) of a worker that died would be summed
+    forever; its files are named `<kind>_<pid>.db`, so drop those whose process is gone."""
+    from orgate.observe.metrics import worker_exited
+
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if not directory or not os.path.isdir(directory):
+        return
+    pids = {name.rsplit("_", 1)[-1][:-3] for name in os.listdir(directory) if name.endswith(".db")}
+    for pid in filter(str.isdigit, pids):
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            worker_exited(int(pid))
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +95,9 @@ def serve_workers(s: Settings, host: str, port: int, n: int, config_path: str | 
     upgrade(s.db_url)
     load_secret(s)
     service = HostStateService(s).start()
+    metrics_dir = None
+    if s.metrics.enabled and not os.environ.get(MULTIPROCESS_ENV):
+        metrics_dir = os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="orgate-metrics-")  # 0700
     os.environ[SUPERVISED] = str(os.getpid())
     os.environ[HOST_SOCKET] = service.path
     print(f"orgate supervisor {os.getpid()}: {n} workers on http://{host}:{port}", file=sys.stderr)
@@ -78,4 +108,6 @@ def serve_workers(s: Settings, host: str, port: int, n: int, config_path: str | 
                     timeout_worker_healthcheck=30, **{**uvicorn_kwargs, "http": f"{__name__}:GuardedProtocol"})
     finally:
         service.stop()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
