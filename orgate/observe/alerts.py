@@ -1,11 +1,14 @@
 """Alerts: budget thresholds, exhausted and disabled keys, circuits opening and closing, sent to webhooks.
 
 Events (the `type` field of the JSON body):
-  budget.threshold   a key's spend in its period reached one of `alerts.budget_thresholds` (% of the budget);
-                     thresholds of 100 % or more also count as reached when the key is exhausted (below)
-  key.exhausted      a request was refused because the key's budget cannot cover it (first time per period).
+  budget.threshold   a key's, user's or team's spend in its period reached one of `alerts.budget_thresholds`
+                     (% of the budget); `data.level` says which, `data.key` / `data.user` / `data.team` who;
+                     thresholds of 100 % or more also count as reached when that level is exhausted (below)
+  key.exhausted      a request was refused because the key's budget cannot cover it (first time per period);
+  user.exhausted     ... the budget of the user the key belongs to;
+  team.exhausted     ... the budget of the team the key charges.
                      Budgets reserve each request's worst case, so a real request can rarely spend the last
-                     cents: "exhausted" is when a key stops working, and so it also marks the 100 % threshold
+                     cents: "exhausted" is when a level stops working, and so it also marks its 100 % threshold
   key.disabled       an admin disabled the key
   circuit.open       a deployment's circuit breaker opened (announced once, whichever instance saw it first)
   circuit.closed     ... and closed again
@@ -58,6 +61,20 @@ def _key_data(key_id: int, name: str, prefix: str) -> dict[str, Any]:
     return {"id": key_id, "name": name, "prefix": prefix}
 
 
+def _who(level: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Who a budget event is about, as `data.<level>`."""
+    if level == "key":
+        return _key_data(row["id"], row["name"], row["prefix"])
+    if level == "user":
+        return {"id": row["id"], "name": row["name"], "email": row["email"]}
+    return {"id": row["id"], "name": row["name"]}
+
+
+def _dedup(kind: str, level: str, ident: int, rest: str) -> str:
+    # Key events keep the names they had before users and teams existed, so nothing is announced twice.
+    return f"{kind}:{ident}:{rest}" if level == "key" else f"{kind}:{level}:{ident}:{rest}"
+
+
 class Alerts:
     def __init__(self, settings: AlertSettings, repo: AlertsRepo, metrics: Any = None) -> None:
         self.s = settings
@@ -97,34 +114,41 @@ class Alerts:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def settled(self, key_ids: set[int]) -> None:
-        """After a ledger flush moved spend onto these keys: check their thresholds."""
+    def settled(self, charged: set[tuple[str, int]]) -> None:
+        """After a ledger flush moved spend onto these (level, id): check their thresholds."""
         if self.thresholds:
-            self._spawn(self.check_budgets(key_ids))
+            for level in ("key", "user", "team"):
+                ids = {i for lv, i in charged if lv == level}
+                if ids:
+                    self._spawn(self.check_budgets(ids, level=level))
 
-    async def check_budgets(self, key_ids: set[int], exhausted: bool = False) -> None:
+    async def check_budgets(self, ids: set[int], exhausted: bool = False, level: str = "key") -> None:
         try:
-            rows = await self.repo.budget_rows(key_ids)
+            rows = await self.repo.budget_rows(level, ids)
         except Exception:
             log.exception("budget threshold check failed")
             return
         for r in rows:
             start = budget.period_start(r["budget_period"])
             spent = 0 if r["period_start_ms"] < start else r["spent_micros"]
-            data = {"key": _key_data(r["id"], r["name"], r["prefix"]), "spent_micros": spent,
+            data = {"level": level, level: _who(level, r), "spent_micros": spent,
                     "budget_micros": r["budget_micros"], "period": r["budget_period"], "period_start_ms": start}
             if exhausted:
-                await self.emit("key.exhausted", f"exhausted:{r['id']}:{start}", data)
+                await self.emit(f"{level}.exhausted", _dedup("exhausted", level, r["id"], str(start)), data)
             reached = set(crossed(spent, r["budget_micros"], self.thresholds))
             if exhausted:
                 reached.update(t for t in self.thresholds if t >= 100)
             for t in sorted(reached):
-                await self.emit("budget.threshold", f"budget:{r['id']}:{start}:{t}", {**data, "threshold_percent": t})
+                await self.emit("budget.threshold", _dedup("budget", level, r["id"], f"{start}:{t}"),
+                                {**data, "threshold_percent": t})
 
-    def exhausted(self, key: Any) -> None:
-        """A request was refused for lack of budget (the request path: no database work unless new)."""
-        if f"exhausted:{key.id}:{budget.period_start(key.budget_period)}" not in self._seen:
-            self._spawn(self.check_budgets({key.id}, exhausted=True))
+    def exhausted(self, key: Any, level: str = "key") -> None:
+        """A request was refused for lack of this level's budget (the request path: no database work unless new)."""
+        holder = key if level == "key" else getattr(key, level, None)
+        if holder is None:
+            return
+        if _dedup("exhausted", level, holder.id, str(budget.period_start(holder.budget_period))) not in self._seen:
+            self._spawn(self.check_budgets({holder.id}, exhausted=True, level=level))
 
     def key_disabled(self, row: dict[str, Any], actor: str) -> None:
         self._spawn(self.emit("key.disabled", f"disabled:{row['id']}:{row['updated_ms']}", {

@@ -78,8 +78,8 @@ class Observer:
                 m.budget_refusals.labels(ex.api).inc()
             elif isinstance(error, RateLimited):
                 m.rate_limited.labels(ex.api).inc()
-        if isinstance(error, BudgetExhausted) and error.level == "key" and self.alerts is not None and ex.key:
-            self.alerts.exhausted(ex.key)
+        if isinstance(error, BudgetExhausted) and self.alerts is not None and ex.key:
+            self.alerts.exhausted(ex.key, error.level)
         if self.tracing is not None:
             self.tracing.finish(ex, status, error.kind if error is not None else ex.error_type)
 

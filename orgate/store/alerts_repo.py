@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
-from orgate.store.schema import alert_deliveries, alert_events, circuit_state, keys
+from orgate.store.schema import alert_deliveries, alert_events, circuit_state, keys, teams, users
 
 
 def plain_row(row: Any) -> dict[str, Any]:
@@ -94,11 +94,13 @@ class AlertsRepo:
             r["deliveries"] = by_event.get(r["id"], [])
         return rows
 
-    async def budget_rows(self, key_ids: set[int]) -> list[dict[str, Any]]:
-        """Budgeted keys' spend as stored now, for the threshold check after a ledger flush."""
-        q = sa.select(keys.c.id, keys.c.name, keys.c.prefix, keys.c.budget_micros, keys.c.budget_period,
-                      keys.c.period_start_ms, keys.c.spent_micros).where(
-            keys.c.id.in_(sorted(key_ids)), keys.c.budget_micros.is_not(None))
+    async def budget_rows(self, level: str, ids: set[int]) -> list[dict[str, Any]]:
+        """Budgeted keys', users' or teams' spend as stored now, for the threshold check after a ledger flush."""
+        table = {"key": keys, "user": users, "team": teams}[level]
+        extra = {"key": [keys.c.prefix], "user": [users.c.email], "team": []}[level]
+        q = sa.select(table.c.id, table.c.name, *extra, table.c.budget_micros, table.c.budget_period,
+                      table.c.period_start_ms, table.c.spent_micros).where(
+            table.c.id.in_(sorted(ids)), table.c.budget_micros.is_not(None))
         async with self.engine.connect() as conn:
             return [plain_row(r) for r in (await conn.execute(q)).all()]
 

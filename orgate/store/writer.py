@@ -47,7 +47,7 @@ class LedgerWriter:
         self.flushed_rows = 0
         self.rejected_rows = 0
         self.on_flush: Callable[[float, bool, int], None] | None = None  # (seconds, ok, rows still waiting)
-        self.on_settled: Callable[[set[int]], None] | None = None  # keys whose spend a flush just grew
+        self.on_settled: Callable[[set[tuple[str, int]]], None] | None = None  # (level, id) a flush charged
 
     def record(self, row: dict[str, Any], releases: list[Release]) -> None:
         if self.enabled:
@@ -97,7 +97,7 @@ class LedgerWriter:
             if self.on_flush is not None:
                 self.on_flush(time.perf_counter() - started, ok, len(self._rows))
             if ok and self.on_settled is not None:
-                spent = {r.ref[1] for r in releases if r.cost and r.ref[0] == "key"}
+                spent = {r.ref for r in releases if r.cost}  # (level, id): keys, users and teams
                 if spent:
                     self.on_settled(spent)
 

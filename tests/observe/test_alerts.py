@@ -153,3 +153,42 @@ def test_circuit_open_and_close_announced_once_across_instances(pg_url: str):
                 await e.dispose()
 
     assert asyncio.run(go()) == ["circuit.open", "circuit.closed", "circuit.open"]
+
+
+@pytest.mark.parametrize("level", ["user", "team"])
+def test_user_and_team_budgets_announce_their_thresholds_and_exhaustion(gateway: Gateway, fake: FakeAnthropic,
+                                                                        level: str):
+    """Only the user's (or the team's) budget is set: its crossings and its exhaustion are announced,
+    naming that level and who, and nothing is said about the unbudgeted key."""
+    tag = f"{level}{time.monotonic_ns()}"
+    budget = {"budget_micros": BUDGET, "budget_period": "monthly"}
+    team = gateway.create_account("team", name="t" + tag, **(budget if level == "team" else {}))
+    user = gateway.create_account("user", name="u" + tag, default_team_id=team, **(budget if level == "user" else {}))
+    key = gateway.create_key("k" + tag, user_id=user, team_id=team)
+    ident = user if level == "user" else team
+    table = level + "s"
+    c = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    fake.push(*[Reply(usage=USAGE) for _ in range(3)])
+    for i in range(3):  # 27.3 %, 54.6 %, 81.9 % of the level's budget; each settles before the next
+        c.messages.create(model="claude-sonnet-4.5", max_tokens=200, messages=MSG)
+        wait_for(lambda n=i: gateway.query(f"SELECT spent_micros FROM {table} WHERE id = :i", i=ident)[0]
+                 ["spent_micros"] == COST * (n + 1), what=f"settlement {i + 1}")
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        c.messages.create(model="claude-sonnet-4.5", max_tokens=200, messages=MSG)
+    assert f"({level} budget)" in refused.value.message
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def about(kind: str) -> list[dict]:
+        data = httpx.get(gateway.url + f"/admin/api/alerts?kind={kind}", headers=auth).json()["data"]
+        return [e["payload"]["data"] for e in data if e["payload"]["data"].get(level, {}).get("id") == ident]
+
+    thresholds = wait_for(lambda: (lambda got: got if len(got) == 3 else [])(about("budget.threshold")),
+                          what=f"three {level} thresholds")
+    assert sorted(d["threshold_percent"] for d in thresholds) == [50, 80, 100]
+    assert all(d["level"] == level and d[level]["name"] == ("u" if level == "user" else "t") + tag
+               and d["budget_micros"] == BUDGET for d in thresholds)
+    exhausted = wait_for(lambda: about(f"{level}.exhausted"), what=f"{level}.exhausted")
+    assert len(exhausted) == 1 and exhausted[0]["spent_micros"] == 3 * COST
+    key_id = gateway.query("SELECT id FROM keys WHERE name = :n", n="k" + tag)[0]["id"]
+    every = httpx.get(gateway.url + "/admin/api/alerts", headers=auth).json()["data"]
+    assert not [e for e in every if e["payload"]["data"].get("key", {}).get("id") == key_id]

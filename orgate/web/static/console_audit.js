@@ -75,7 +75,7 @@
       table("Events (newest first)", [
         { label: "Time (UTC)", render: (r) => when(r.created_ms) },
         { label: "Event", render: (r) => r.kind },
-        { label: "About", render: (r) => { const d = r.payload.data; return d.key ? d.key.name + (d.threshold_percent ? ` reached ${d.threshold_percent} %` : "") : d.deployment || "—"; } },
+        { label: "About", render: (r) => { const d = r.payload.data; const who = d.key || d.user || d.team; const lv = d.level && d.level !== "key" ? d.level + " " : ""; return who ? lv + who.name + (d.threshold_percent ? ` reached ${d.threshold_percent} %` : "") : d.deployment || "—"; } },
         { label: "Deliveries", render: (r) => deliveries(r.deliveries) },
       ], res.data, "No alerts yet."));
   };
