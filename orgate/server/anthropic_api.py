@@ -13,11 +13,11 @@ import orjson
 
 from orgate.core.target import Target
 from orgate.dialects.anthropic.request import MAX_TOKENS, decode_top
-from orgate.dialects.anthropic.sse import UsageTee, encode_event
+from orgate.dialects.anthropic.sse import MalformedEvent, UsageTee, error_event
 from orgate.dialects.anthropic.usage import merge_usage
 from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
-from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
+from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream, watched
 from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
 from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
 from orgate.store.outage import unavailable
@@ -159,19 +159,28 @@ async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: 
     await start_stream(send, headers)
     try:
         async for chunk in chunks:
-            tee.feed(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        tee.finish()
-        tail = b""
+            out = tee.feed(chunk)  # whole, well-formed frames only
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = tee.finish()
         if not tee.stopped and tee.error is None:
-            tail = encode_event("error", {"type": "error", "error": {
-                "type": "api_error", "message": "The upstream stream ended before message_stop."}})
+            tail += error_event("api_error", "The upstream stream ended before message_stop.")
             tee.error = {"type": "api_error"}
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except UpstreamUnavailable as e:
         tee.error = {"type": e.kind}
-        frame = encode_event("error", {"type": "error", "error": {"type": e.kind, "message": e.message}})
-        await send({"type": "http.response.body", "body": frame, "more_body": False})
+        await send({"type": "http.response.body", "body": error_event(e.kind, e.message), "more_body": False})
+    except MalformedEvent as e:
+        app.log.warning("%s", e, extra={"request_id": req.request_id})
+        tee.error = {"type": "api_error"}
+        await send({"type": "http.response.body", "more_body": False,
+                    "body": e.before + error_event("api_error", "The upstream sent a malformed stream event.")})
+    except (ClientGone, asyncio.CancelledError):
+        raise
+    except Exception:  # headers are out: an error event, then messages() logs it
+        tee.error = {"type": "api_error"}
+        await end_stream(send, error_event("api_error", "Internal server error."))
+        raise
     finally:
         stage.stop()
         # On a client disconnect the task is cancelled here: the upstream is closed and usage so far billed.

@@ -7,6 +7,7 @@ framework adds costs microseconds on every request of a hot path that targets we
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -109,6 +110,13 @@ async def start_stream(send: Send, headers: dict[str, str], content_type: bytes 
     raw = [(b"content-type", content_type), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     raw.extend(header_list(headers))
     await send({"type": "http.response.start", "status": 200, "headers": raw})
+
+
+async def end_stream(send: Send, frame: bytes) -> None:
+    """A stream's last frame (its dialect's error), sent if the connection still takes it: used when the
+    stream fails after its headers are out, so the client gets an error its SDK raises, not a silent cut."""
+    with contextlib.suppress(Exception):
+        await send({"type": "http.response.body", "body": frame, "more_body": False})
 
 
 class DisconnectWatcher:

@@ -9,7 +9,6 @@ passthrough path, so a request costs the same whichever API the client speaks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,7 +18,7 @@ import orjson
 from orgate.core.sse import SSEFramer
 from orgate.dialects import openai_chat, openai_responses
 from orgate.dialects.anthropic import caching
-from orgate.dialects.anthropic.sse import UsageTee
+from orgate.dialects.anthropic.sse import MalformedEvent, UsageTee
 from orgate.dialects.anthropic.usage import merge_usage
 from orgate.dialects.openai_responses import compaction
 from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
@@ -28,7 +27,7 @@ from orgate.pipeline import Exchange
 from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
-from orgate.server.asgi import ClientGone, Request, respond, start_stream, watched
+from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream, watched
 from orgate.server.keepalive import OPENAI_PING, KeepAlive
 from orgate.server.render import answer_headers, error_headers, openai_error
 from orgate.store.outage import unavailable
@@ -237,15 +236,15 @@ async def _translate_stream(send: Any, ex: Exchange, chunks: Any, resp: Any, hea
         tee.error = {"type": e.kind}
         await send({"type": "http.response.body", "body": encoder.error(e.kind, e.message, e.status),
                     "more_body": False})
+    except MalformedEvent:
+        tee.error = {"type": "api_error"}
+        await send({"type": "http.response.body", "more_body": False,
+                    "body": encoder.error("api_error", "The upstream sent a malformed stream event.", 502)})
     except (ClientGone, asyncio.CancelledError):
         raise
-    except Exception:
-        # Headers are out: end the stream with an error event the client's SDK raises (not a silent cut), then
-        # let handle() log it. Sending may fail too if the connection is already gone.
+    except Exception:  # headers are out: the dialect's error, then handle() logs it
         tee.error = {"type": "api_error"}
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "more_body": False,
-                        "body": encoder.error("api_error", "Internal server error.", 500)})
+        await end_stream(send, encoder.error("api_error", "Internal server error.", 500))
         raise
     finally:
         await resp.aclose()

@@ -40,6 +40,7 @@ class Reply:
     drop_after_events: int | None = None  # close the connection after N events
     first_byte_delay: float = 0.0
     event_delay: float = 0.0
+    inject: dict[int, bytes] = field(default_factory=dict)  # raw bytes written before event N (hostile upstream)
 
 
 Script = Reply | Callable[[dict[str, Any]], Reply]
@@ -248,6 +249,8 @@ class FakeAnthropic:
                 if r.drop_after_events is not None and n >= r.drop_after_events:
                     request.transport.close()  # type: ignore[union-attr]
                     return resp
+                if n in r.inject:
+                    await resp.write(r.inject[n])
                 await resp.write(b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n")
                 if r.event_delay:
                     await asyncio.sleep(r.event_delay)

@@ -25,13 +25,29 @@ def error_event(kind: str, message: str) -> bytes:
 
 # Frames that carry nothing accounting needs (usage lives in message_start and message_delta).
 _UNACCOUNTED = (b"event: content_block", b"event: ping")
+# Every event name of the Messages stream (api-reference §A.11): their data must be a JSON object.
+KNOWN_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                          "message_delta", "message_stop", "ping", "error"})
+
+
+class MalformedEvent(ValueError):
+    """An upstream frame that is not what its event name promises (not a JSON object, or a field the
+    gateway reads of the wrong type). `before` holds the well-formed frames of the same feed, to forward."""
+
+    def __init__(self, event: str, reason: str, before: bytes = b"") -> None:
+        super().__init__(f"malformed '{event}' event from the upstream: {reason}")
+        self.event = event
+        self.before = before
 
 
 class UsageTee:
-    """Reads only what accounting needs from an Anthropic event stream passing through unchanged.
+    """Reads what accounting needs from an Anthropic event stream and checks each frame's shape.
 
-    Only `message_start`, `message_delta` and `error` frames are JSON-parsed; content and ping frames
-    (nearly all of a stream) are recognised by their first bytes and only counted.
+    `feed` returns the complete frames seen so far, byte for byte, for the relay to forward; a frame of a
+    known event whose data is not a JSON object (or whose message/delta/usage/error is not an object) raises
+    MalformedEvent instead of being forwarded, so the relay ends the stream with an `error` event. Only
+    `message_start`, `message_delta` and `error` frames are read for accounting; content and ping frames
+    (nearly all of a stream) are only checked to be a JSON object and counted.
     """
 
     __slots__ = ("_framer", "usage", "message_id", "stop_reason", "stopped", "error", "model", "frames")
@@ -46,36 +62,75 @@ class UsageTee:
         self.error: dict[str, Any] | None = None
         self.frames = 0
 
-    def feed(self, chunk: bytes) -> None:
-        for block in self._framer.blocks(chunk):
-            self._block(block)
+    def feed(self, chunk: bytes) -> bytes:
+        return self._checked(self._framer.blocks(chunk))
 
-    def finish(self) -> None:
-        for block in self._framer.finish_blocks():
-            self._block(block)
+    def finish(self) -> bytes:
+        return self._checked(self._framer.finish_blocks())
+
+    def _checked(self, blocks: list[bytes]) -> bytes:
+        for i, block in enumerate(blocks):
+            try:
+                self._block(block)
+            except MalformedEvent as e:
+                e.before = b"".join(blocks[:i])
+                raise
+        return b"".join(blocks)
 
     def _block(self, block: bytes) -> None:
         if block.startswith(_UNACCOUNTED):
-            self.frames += 1
-        elif (frame := parse(block)) is not None:
+            # The usual framing, one `data:` line: its JSON is checked where it stands, without splitting lines.
+            start = block.find(b"\ndata: ")
+            if start > 0 and b"\n" not in block[start + 7:-2] and block.endswith(b"\n\n"):
+                self.frames += 1
+                _object(block[7:start].decode("utf-8", "replace"), block[start + 7:-2])
+                return
+        if (frame := parse(block)) is not None:
             self.observe(*frame)
 
     def observe(self, event: str, data: bytes) -> None:
+        """One frame, parsed; raises MalformedEvent when a known event's data is not what it promises."""
         self.frames += 1
+        if event not in KNOWN_EVENTS:
+            return  # a newer event type: relayed untouched (Anthropic may add event types)
+        obj = _object(event, data)
         if event == "message_delta":
-            obj = _loads(data)
-            merge_usage(self.usage, obj.get("usage"))
-            delta = obj.get("delta") or {}
-            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            delta = _field(obj, "delta", event)
+            merge_usage(self.usage, _field(obj, "usage", event))
+            stop = delta.get("stop_reason")
+            self.stop_reason = stop if isinstance(stop, str) else self.stop_reason
         elif event == "message_start":
-            msg = _loads(data).get("message") or {}
-            self.message_id = msg.get("id")
-            self.model = msg.get("model")
-            merge_usage(self.usage, msg.get("usage"))
+            msg = _field(obj, "message", event)
+            self.message_id = _text(msg.get("id"))
+            self.model = _text(msg.get("model"))
+            merge_usage(self.usage, _field(msg, "usage", event))
         elif event == "message_stop":
             self.stopped = True
         elif event == "error":
-            self.error = _loads(data).get("error") or {"type": "api_error", "message": "upstream error"}
+            self.error = _field(obj, "error", event) or {"type": "api_error", "message": "upstream error"}
+
+
+def _object(event: str, data: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise MalformedEvent(event, "data is not JSON") from None
+    if not isinstance(obj, dict):
+        raise MalformedEvent(event, "data is not a JSON object")
+    return obj
+
+
+def _field(obj: dict[str, Any], name: str, event: str) -> dict[str, Any]:
+    value = obj.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedEvent(event, f"'{name}' is not an object")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class AnthropicProbe:

@@ -28,8 +28,7 @@ def merge_usage(usage: Usage, u: dict[str, Any] | None) -> None:
     total = u.get("cache_creation_input_tokens")
     split = u.get("cache_creation")
     if isinstance(split, dict):
-        t5 = split.get("ephemeral_5m_input_tokens") or 0
-        t1 = split.get("ephemeral_1h_input_tokens") or 0
+        t5, t1 = _count(split.get("ephemeral_5m_input_tokens")), _count(split.get("ephemeral_1h_input_tokens"))
         # When the total exceeds the split (older shapes), the rest was written at the default 5m TTL.
         rest = (total - t5 - t1) if isinstance(total, int) and total > t5 + t1 else 0
         usage.cache_write_5m_tokens = t5 + rest
@@ -40,6 +39,11 @@ def merge_usage(usage: Usage, u: dict[str, Any] | None) -> None:
             usage.cache_write_5m_tokens = total - usage.cache_write_1h_tokens
         else:
             usage.cache_write_5m_tokens, usage.cache_write_1h_tokens = total, 0
+
+
+def _count(v: Any) -> int:
+    """A token count as given, or 0 when the field is absent or not an integer (never a crash on it)."""
+    return v if isinstance(v, int) else 0
 
 
 def usage_from(u: dict[str, Any] | None) -> Usage:
