@@ -77,6 +77,8 @@ class ModelEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     aliases: list[str] = []
     # The model's id on each provider type, used for `aws/anthropic/<model>` and `google/anthropic/<model>`.
     provider_ids: dict[str, str] = {}
+    # The Bedrock API that serves this model (`messages` | `invoke`); unset: decided by its id.
+    bedrock_api: str | None = None
     hidden: bool = False
     # Cache breakpoints added to requests translated from the OpenAI routes (dialects/anthropic/caching.py).
     auto_cache: bool = True
@@ -92,6 +94,14 @@ class Provider(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
     bearer_token: str | None = None
+    # Which Bedrock API serves a model: `invoke` (InvokeModel, Claude Opus 4.6 and earlier), `messages` (the
+    # Anthropic Messages API at /anthropic/v1/messages, Opus 4.7 and later), or `auto`: by the model's catalog
+    # `bedrock_api`, else by its id (upstreams/bedrock_messages.py).
+    api: str = "auto"
+    # Where the Messages API is called: `runtime` (bedrock-runtime, SigV4 service `bedrock`) or `mantle`
+    # (bedrock-mantle, SigV4 service `bedrock-mantle`). Unset: `mantle` when base_url is a bedrock-mantle host.
+    messages_endpoint: str | None = None
+    mantle_base_url: str | None = None  # default https://bedrock-mantle.{region}.api.aws
     # vertex
     project_id: str | None = None
     credentials_file: str | None = None
@@ -339,6 +349,10 @@ def validate(s: Settings) -> list[str]:
             problems.append(f"providers.{name}.type: '{p.type}' is not one of {sorted(known_types)}")
         if p.type == "openai_compatible" and not p.base_url:
             problems.append(f"providers.{name}.base_url: required for an openai_compatible provider")
+        if p.api not in ("auto", "messages", "invoke"):
+            problems.append(f"providers.{name}.api: must be 'auto', 'messages' or 'invoke'")
+        if p.messages_endpoint not in (None, "runtime", "mantle"):
+            problems.append(f"providers.{name}.messages_endpoint: must be 'runtime' or 'mantle'")
     for mid, m in s.models.items():
         if m.price is None:
             problems.append(f"models.{mid}.price: missing (a model without a price would be billed as free)")
@@ -349,6 +363,8 @@ def validate(s: Settings) -> list[str]:
                 problems.append(f"models.{mid}.price: {e}")
         if m.routing not in ("ordered", "weighted"):
             problems.append(f"models.{mid}.routing: must be 'ordered' or 'weighted'")
+        if m.bedrock_api not in (None, "messages", "invoke"):
+            problems.append(f"models.{mid}.bedrock_api: must be 'messages' or 'invoke'")
         deps = m.deployments or ([Deployment(s.default_provider, m.upstream)] if m.upstream else [])
         if not deps:
             problems.append(f"models.{mid}: needs 'upstream' or 'deployments'")

@@ -1,5 +1,7 @@
 """Claude on AWS Bedrock (InvokeModel), answered in the Anthropic wire format.
 
+Models served on Bedrock's Messages API (Claude Opus 4.7 and later) take upstreams/bedrock_messages.py instead.
+
 Request: the Anthropic Messages body without `model` (it is in the URL) and `stream` (the endpoint decides),
 plus `anthropic_version: bedrock-2023-05-31` and the `anthropic-beta` header as an `anthropic_beta` list.
 Model ids (base ids, cross-region profiles `us.`/`eu.`/`apac.`/`global.`…, ARNs) go in the path as given,
@@ -221,7 +223,10 @@ def bedrock_body(body: dict[str, Any], beta: str | None, policy: BetaPolicy | No
 
 
 class BedrockUpstream:
-    def __init__(self, name: str, provider: Provider, routing: RoutingSettings) -> None:
+    def __init__(self, name: str, provider: Provider, routing: RoutingSettings,
+                 model_apis: dict[str, str] | None = None) -> None:
+        from orgate.upstreams.bedrock_messages import MessagesApi
+
         self.name = name
         self.region = provider.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.base_url = (provider.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
@@ -231,6 +236,8 @@ class BedrockUpstream:
         self.connect_timeout = t.get("connect", routing.connect_timeout)
         self.first_byte_timeout = t.get("first_byte", routing.first_byte_timeout)
         self.idle_timeout = t.get("idle", routing.idle_timeout)
+        # Models from Claude Opus 4.7 on: the Anthropic Messages API (upstreams/bedrock_messages.py).
+        self.messages_api = MessagesApi(provider, self.region, self.base_url, self.auth, self.betas, model_apis)
 
     def url(self, model: str, action: str) -> str:
         # boto3 encodes the label fully (`:` -> %3A, `/` in ARNs -> %2F); SigV4 then encodes the path again.
@@ -250,6 +257,8 @@ class BedrockUpstream:
         return h
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
+        if self.messages_api.serves(call.target.upstream_model):
+            return await self.messages_api.messages(call, self.connect_timeout, self.first_byte_timeout, self.idle_timeout)
         data = orjson.dumps(bedrock_body(call.json(), call.anthropic_beta, self.betas))
         model = call.target.upstream_model
         if call.stream:
@@ -266,6 +275,8 @@ class BedrockUpstream:
         return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": "application/json"})
 
     async def count_tokens(self, call: UpstreamCall) -> UpstreamResponse:
+        if self.messages_api.serves(call.target.upstream_model):
+            return await self.messages_api.count_tokens(call, self.connect_timeout, self.first_byte_timeout)
         body = bedrock_body(call.json(), call.anthropic_beta, self.betas, counting=True)
         body.setdefault("max_tokens", 1)  # the InvokeModel schema requires it; count_tokens bodies have none
         invoke = orjson.dumps(body)

@@ -20,8 +20,9 @@ def build_upstreams(settings: Settings) -> dict[str, ClaudeUpstream]:
             up = AnthropicUpstream(name, p, settings.routing)
         elif p.type == "bedrock":
             from orgate.upstreams.bedrock import BedrockUpstream
+            from orgate.upstreams.bedrock_messages import catalog_apis
 
-            up = BedrockUpstream(name, p, settings.routing)
+            up = BedrockUpstream(name, p, settings.routing, catalog_apis(settings))
         elif p.type == "vertex":
             from orgate.upstreams.vertex import VertexUpstream
 

@@ -1,10 +1,18 @@
-"""A real HTTP server that behaves like bedrock-runtime for Claude's InvokeModel APIs.
+"""A real HTTP server that behaves like bedrock-runtime for Claude's InvokeModel APIs, and like the
+Messages-API endpoint (`/anthropic/v1/messages`, bedrock-runtime or bedrock-mantle: `service=`).
 
 It checks what AWS checks: SigV4 recomputed with botocore's own SigV4Auth from the bytes received (403
 InvalidSignatureException otherwise; unknown key -> UnrecognizedClientException), or a Bedrock API key as
 `Authorization: Bearer`; the body (no `model`/`stream`, `anthropic_version: bedrock-2023-05-31`,
 `max_tokens`, `messages`); streams in binary AWS event-stream. Replies are scripted per test (`fake.script`),
 requests recorded (`fake.requests`).
+
+On `/anthropic/v1/messages` (and mantle's `/anthropic/v1/messages/count_tokens`) it takes the first-party
+request instead (docs.aws.amazon.com/bedrock/latest/userguide/inference-messages-api.html): the signature for
+the fake's own `service` (`bedrock` on runtime, `bedrock-mantle` on mantle), an `anthropic-version` header,
+betas only in the `anthropic-beta` header (Bedrock's set), a body with a Bedrock `model` id, `max_tokens`,
+`messages` and none of InvokeModel's keys; it answers Anthropic JSON or SSE (`text/event-stream`). Errors a
+request gets at AWS's front door (auth, unknown operation) are AWS-shaped; the model's own are Anthropic-shaped.
 
 The scripted-reply helpers here (Reply, text_message, tool_use_message, thinking_message, message_events)
 are shared with the Vertex fake.
@@ -257,12 +265,21 @@ AWS_STATUS = {
 }  # fmt: skip
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$")
 _PATH = re.compile(r"^/model/([^/]+)/(invoke|invoke-with-response-stream|count-tokens)$")
+MESSAGES_PATHS = {"/anthropic/v1/messages": "messages", "/anthropic/v1/messages/count_tokens": "count_tokens"}
+_BEDROCK_ID = re.compile(r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?anthropic\.claude-[a-z0-9.:-]+$|^arn:aws[a-z-]*:bedrock:")
+# An AWS exception name's Anthropic error type, for the Anthropic-shaped answers of the Messages API.
+ANTHROPIC_KIND = {"ValidationException": "invalid_request_error", "AccessDeniedException": "permission_error",
+                  "ResourceNotFoundException": "not_found_error", "ThrottlingException": "rate_limit_error",
+                  "ServiceUnavailableException": "overloaded_error", "throttlingException": "rate_limit_error",
+                  "modelStreamErrorException": "api_error", "internalServerException": "api_error"}
 
 
 class BedrockFake(ScriptedServer):
-    def __init__(self, region: str = "us-east-1", keys: dict[str, tuple[str, str | None]] | None = None, bearer_tokens: set[str] | None = None) -> None:
+    def __init__(self, region: str = "us-east-1", keys: dict[str, tuple[str, str | None]] | None = None, bearer_tokens: set[str] | None = None,
+                 service: str = "bedrock") -> None:
         super().__init__()
         self.region = region
+        self.service = service  # "bedrock-mantle": a bedrock-mantle host, which serves only the Messages API
         self.accepted_betas = set(BEDROCK_BETAS)
         self.keys = keys if keys is not None else {"AKIDFAKEEXAMPLE": ("fake/secret/key", None)}  # akid -> (secret, session token)
         self.bearer_tokens = bearer_tokens or set()
@@ -290,7 +307,7 @@ class BedrockFake(ScriptedServer):
         secret, token = self.keys[akid]
         amz_date = request.headers.get("X-Amz-Date", "")
         names = signed.split(";")
-        if region != self.region or service != "bedrock" or not amz_date.startswith(date) or not {"host", "x-amz-date"} <= set(names):
+        if region != self.region or service != self.service or not amz_date.startswith(date) or not {"host", "x-amz-date"} <= set(names):
             return self._aws_error("InvalidSignatureException", f"Credential should be scoped to a valid region and service; got {region}/{service}.", 403)
         when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         if abs((datetime.now(UTC) - when).total_seconds()) > 300:
@@ -301,7 +318,7 @@ class BedrockFake(ScriptedServer):
             return self._aws_error("InvalidSignatureException", "A signed header is missing from the request.", 403)
         aws_request = AWSRequest(method=request.method, url=f"https://{request.headers['Host']}{request.raw_path}", data=body, headers={n: request.headers[n] for n in names})
         aws_request.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(akid, secret, token), "bedrock", self.region)
+        signer = SigV4Auth(Credentials(akid, secret, token), self.service, self.region)
         expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request)
         if not hmac.compare_digest(expected, signature):
             return self._aws_error("InvalidSignatureException", "The request signature we calculated does not match the signature you provided.", 403)
@@ -328,8 +345,10 @@ class BedrockFake(ScriptedServer):
         body = await request.read()
         rec = Recorded(request.method, request.raw_path, request.headers.copy(), body)
         self.requests.append(rec)
+        if request.raw_path in MESSAGES_PATHS and request.method == "POST":
+            return await self.messages_api(request, rec, MESSAGES_PATHS[request.raw_path])
         m = _PATH.match(request.raw_path)
-        if request.method != "POST" or not m:
+        if request.method != "POST" or not m or self.service == "bedrock-mantle":
             return self._aws_error("UnknownOperationException", "Unknown operation", 404)
         rec.model, rec.action = unquote(m.group(1)), m.group(2)
         denied = self.check_auth(request, body)
@@ -393,5 +412,74 @@ class BedrockFake(ScriptedServer):
             if await stream_fault(request, reply, n):
                 return resp
             await write_pieces(resp, frame, reply.write_size)
+        await resp.write_eof()
+        return resp
+
+    # ------------------------------------------------------------ the Messages API (/anthropic/v1/messages)
+
+    def _anthropic_error(self, status: int, kind: str, message: str, extra: dict[str, str] | None = None) -> web.Response:
+        headers = {"x-amzn-RequestId": str(uuid.uuid4()), **(extra or {})}
+        return web.json_response({"type": "error", "error": {"type": kind, "message": message}}, status=status, headers=headers)
+
+    def check_messages_request(self, request: web.Request, body: Any, counting: bool) -> str | None:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", request.headers.get("anthropic-version", "")):
+            return "anthropic-version: header is required"
+        if not isinstance(body, dict):
+            return "Request body must be a JSON object"
+        for key in ("anthropic_version", "anthropic_beta"):  # InvokeModel's keys are not this API's
+            if key in body:
+                return f"{key}: Extra inputs are not permitted"
+        model = body.get("model")
+        if not isinstance(model, str) or not _BEDROCK_ID.match(model):
+            return f"model: {model!r} is not a Bedrock model identifier"
+        if not isinstance(body.get("messages"), list) or (not counting and not isinstance(body.get("max_tokens"), int)):
+            return "max_tokens / messages: Field required"
+        betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
+        if unsupported_betas(betas, self.accepted_betas):
+            return f"Unexpected value(s) `{','.join(unsupported_betas(betas, self.accepted_betas))}` for the `anthropic-beta` header"
+        return extra_input(body, betas)
+
+    async def messages_api(self, request: web.Request, rec: Recorded, action: str) -> web.StreamResponse:
+        rec.action = action
+        body = rec.body
+        denied = self.check_auth(request, body)
+        if denied is not None:
+            return denied
+        if action == "count_tokens" and self.service != "bedrock-mantle":
+            # bedrock-runtime documents no count_tokens on this route (AWS: count on bedrock-mantle)
+            return self._aws_error("UnknownOperationException", "Unknown operation", 404)
+        try:
+            rec.json = json.loads(body)
+        except ValueError:
+            return self._anthropic_error(400, "invalid_request_error", "Request body is not valid JSON")
+        rec.model = rec.json.get("model") if isinstance(rec.json, dict) else None
+        reply = self.next_reply(rec.json)
+        if await fault(request, reply):
+            return web.Response(status=500)
+        problem = self.check_messages_request(request, rec.json, action == "count_tokens")
+        if problem:
+            return self._anthropic_error(400, "invalid_request_error", problem)
+        if reply.error:  # an AWS-side refusal (throttling, access): AWS's shape
+            return self._aws_error(reply.error, reply.error_message, extra=reply.headers)
+        if reply.anthropic_error:
+            status = {"rate_limit_error": 429, "overloaded_error": 529, "invalid_request_error": 400}.get(reply.anthropic_error, 500)
+            return self._anthropic_error(status, reply.anthropic_error, reply.error_message, reply.headers)
+        rid = {"x-amzn-RequestId": str(uuid.uuid4()), **reply.headers}
+        if action == "count_tokens":
+            tokens = reply.input_tokens if reply.input_tokens is not None else len(json.dumps(rec.json["messages"])) // 4
+            return web.json_response({"input_tokens": tokens}, headers=rid)
+        message = {**(reply.message or text_message()), "model": rec.model}
+        if not rec.json.get("stream"):
+            return web.json_response(message, headers=rid)
+        events = reply.events if reply.events is not None else message_events(message)
+        if reply.stream_exception:
+            kind = ANTHROPIC_KIND.get(reply.stream_exception, "api_error")
+            events = events[: reply.cut_after] + [{"type": "error", "error": {"type": kind, "message": reply.error_message}}]
+        resp = web.StreamResponse(status=200, headers={**rid, "Content-Type": "text/event-stream; charset=utf-8"})
+        await resp.prepare(request)
+        for n, ev in enumerate(events):
+            if await stream_fault(request, reply, n):
+                return resp
+            await write_pieces(resp, f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n".encode(), reply.write_size)
         await resp.write_eof()
         return resp
