@@ -147,12 +147,33 @@ class InternalError(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """An error answered (or caused) by a provider; status and kind come from the mapping table."""
+    """An error answered (or caused) by a provider; status and kind come from the mapping table.
 
-    def __init__(self, message: str, *, status: int, **kw: object) -> None:
+    Adapters raise it for every non-2xx answer (`answered=True`), with the provider's own type and message
+    (`kind`, `message`: relayed to the client unchanged, Claude Code's recovery matches on the wording),
+    `retry_after` and the headers worth relaying; `provider` names the deployment's provider and `detail`
+    keeps the provider's error object as parsed. The router and the renderers read these fields directly:
+    nothing parses an error body twice.
+    """
+
+    def __init__(self, message: str, *, status: int, provider: str | None = None,
+                 detail: dict[str, object] | None = None, answered: bool = False, **kw: object) -> None:
         kw.setdefault("kind", kind_for_status(status))
         kw.setdefault("retryable", status in RETRYABLE_STATUSES)
         super().__init__(message, status=status, **kw)  # type: ignore[arg-type]
+        self.provider = provider
+        self.detail = detail
+        self.answered = answered
+
+
+def credentials_rejected(err: UpstreamError) -> UpstreamError:
+    """A provider's 401/403 is about the gateway's own credentials, not the client's key: 502, and the
+    provider's message is not relayed (it can quote the gateway's credential)."""
+    out = UpstreamError("The model provider rejected the gateway's credentials. Contact your administrator.",
+                        status=502, kind="api_error", retryable=False, headers=err.headers, provider=err.provider,
+                        detail=err.detail, answered=True)
+    out.attempts, out.attempt_log = err.attempts, err.attempt_log
+    return out
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -17,7 +17,7 @@ import orjson
 from orgate.config import Settings
 from orgate.core.target import Target
 from orgate.core.usage import Usage
-from orgate.errors import GatewayError, InvalidRequest
+from orgate.errors import GatewayError, InvalidRequest, UpstreamError, credentials_rejected
 from orgate.governance import budget
 from orgate.governance.admission import Admission
 from orgate.governance.keys import KeyRecord, budget_exhausted, now_ms, unknown_model
@@ -30,6 +30,7 @@ from orgate.routing.router import Opened, Router
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams.base import ClaudeUpstream, UpstreamCall
+from orgate.upstreams.openai_compat import OpenAICompatUpstream, chat_body
 
 
 @dataclass(slots=True)
@@ -68,6 +69,14 @@ class Exchange:
 COUNTED_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
                             "cache_control"})
 COUNT_TIMEOUT = 5.0
+
+
+def provider_error(e: GatewayError) -> GatewayError:
+    """The error a client gets for the router's last failure: the provider's own, except a provider's
+    401/403, which is about the gateway's credentials (errors.credentials_rejected)."""
+    if isinstance(e, UpstreamError) and e.answered and e.status in (401, 403):
+        return credentials_rejected(e)
+    return e
 
 
 class Pipeline:
@@ -169,11 +178,34 @@ class Pipeline:
             opened = await self.router.open(targets, attempt, stream=call.stream, observe=after)
         except GatewayError as e:
             ex.attempts, ex.attempt_log = e.attempts, e.attempt_log
-            raise
+            raise provider_error(e) from None
         ex.target, ex.attempts = opened.target, opened.attempts
         ex.attempt_log = opened.log.entries or None
         if call.stream and opened.chunks is not None and self.observer is not None:
             self.observer.stream_started(ex)
+        return opened
+
+    async def open_relay(self, ex: Exchange, body: dict[str, Any], affinity: str | None,
+                         fallbacks: list[Target] | None, probe: Any) -> Opened:
+        """The OpenAI relay's call: the client's chat body to OpenAI-compatible deployments, routed, retried
+        and logged like every other request's (a request whose every deployment failed keeps its attempts)."""
+        assert ex.route is not None
+        targets = self.router.order(ex.route, affinity, fallbacks)
+        stream = bool(body.get("stream"))
+
+        async def attempt(target: Target) -> Any:
+            up = self.upstreams.get(target.provider)
+            if not isinstance(up, OpenAICompatUpstream):
+                raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
+            return await up.chat(orjson.dumps(chat_body(body, target.upstream_model, meter_stream=True)), stream)
+
+        try:
+            opened = await self.router.open(targets, attempt, stream=stream, probe=probe)
+        except GatewayError as e:
+            ex.attempts, ex.attempt_log = e.attempts, e.attempt_log
+            raise provider_error(e) from None
+        ex.target, ex.attempts = opened.target, opened.attempts
+        ex.attempt_log = opened.log.entries or None
         return opened
 
     # -- settlement ----------------------------------------------------------------------------------

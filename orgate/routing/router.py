@@ -36,7 +36,7 @@ from orgate.core.target import Target
 from orgate.dialects.anthropic.sse import AnthropicProbe
 from orgate.errors import RETRYABLE_STATUSES, GatewayError, UpstreamError, status_for_kind
 from orgate.routing.catalog import ModelRoute
-from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, UpstreamResponse, retry_after_seconds
+from orgate.upstreams.base import REPAIRED_HEADER, UpstreamResponse, raise_answer
 
 # Provider answers that disqualify the deployment but say nothing about the request.
 DEPLOYMENT_STATUSES = frozenset({401, 403, 404})
@@ -181,15 +181,14 @@ class Router:
 
     async def open(self, targets: list[Target], attempt: Attempt, *, stream: bool,
                    probe: Probe = AnthropicProbe, observe: AttemptObserver | None = None) -> Opened:
-        """Try deployments until one answers; returns the first success or the last failed answer."""
+        """Try deployments until one answers; returns the first success, or raises the typed error of the
+        last failure (a client error at once), carrying the attempts made."""
         log = AttemptLog()
         budget = max(1, self.s.max_attempts, len(targets))
         out: set[str] = set()  # deployments this request will not ask again
         failures: dict[str, int] = {}
         errors: dict[str, GatewayError] = {}
         last_exc: GatewayError | None = None
-        last_resp: UpstreamResponse | None = None
-        last_target = targets[0] if targets else None
         queue, forced = self._candidates(targets, out)
         skipped: set[str] = set()
         tries = 0
@@ -200,48 +199,33 @@ class Router:
                 if not queue:
                     queue, forced = self._candidates(targets, out | skipped)
                 continue
-            last_target = target
             if failures.get(target.label):
                 await asyncio.sleep(self._backoff(failures[target.label], errors.get(target.label)))
             step = "retry" if failures.get(target.label) else ("fallback" if tries else "first")
             tries += 1
             started = time.monotonic()
             outcome, resp, exc, chunks = await self._try(target, attempt, stream, probe)
+            answered = isinstance(exc, UpstreamError) and exc.answered
             if observe is not None:
-                observe(target, step, "ok" if outcome == "ok" else outcome_of(exc) if exc else f"http_{resp.status}")  # type: ignore[union-attr]
-            if outcome == "ok":
+                observe(target, step, "ok" if exc is None else f"http_{exc.status}" if answered else outcome_of(exc))
+            if exc is None:
                 assert resp is not None
                 self.succeeded(target)
                 if resp.headers.get(REPAIRED_HEADER):
                     log.add(target, f"HTTP 400 {resp.headers[REPAIRED_HEADER]}; retried", started)
                 return Opened(resp, target, tries, log, chunks)
+            log.add(target, f"HTTP {exc.status}" if answered else exc.message, started)
             if outcome == "final":  # a client error: no other deployment would answer differently
-                assert resp is not None
-                log.add(target, f"HTTP {resp.status}", started)
-                return Opened(resp, target, tries, log)
+                last_exc = exc
+                break
             self.failed(target)
             failures[target.label] = failures.get(target.label, 0) + 1
-            if exc is not None:
-                log.add(target, exc.message, started)
-                last_exc, last_resp = exc, None
-                errors[target.label] = exc
-                if not exc.retryable:
-                    out.add(target.label)
-            else:
-                assert resp is not None
-                log.add(target, f"HTTP {resp.status}", started)
-                body = await resp.read()
-                last_resp = BufferedResponse(resp.status, resp.headers, body)
-                last_exc = UpstreamError(body.decode("utf-8", "replace")[:200], status=resp.status,
-                                         retry_after=retry_after_seconds(resp.headers), headers=resp.headers)
-                errors[target.label] = last_exc
-                too_long = (last_exc.retry_after or 0) > self.s.backoff_max_seconds
-                if resp.status in DEPLOYMENT_STATUSES or too_long:
-                    out.add(target.label)
+            last_exc = errors[target.label] = exc
+            too_long = (exc.retry_after or 0) > self.s.backoff_max_seconds
+            if not exc.retryable or (answered and (exc.status in DEPLOYMENT_STATUSES or too_long)):
+                out.add(target.label)
             if not queue:
                 queue, forced = self._candidates(targets, out)
-        if last_resp is not None and last_target is not None:
-            return Opened(last_resp, last_target, tries, log)
         if last_exc is None:
             last_exc = GatewayError("no deployment is available for this model", status=503,
                                     kind="overloaded_error", retryable=True)
@@ -252,12 +236,14 @@ class Router:
                    ) -> tuple[str, UpstreamResponse | None, GatewayError | None, AsyncIterator[bytes] | None]:
         try:
             resp = await attempt(target)
+            if resp.status >= 400:  # an adapter that returned its error answer instead of raising it
+                await raise_answer(resp, target.provider)
+        except UpstreamError as e:
+            if e.answered and e.status not in RETRYABLE_STATUSES and e.status not in DEPLOYMENT_STATUSES:
+                return "final", None, e, None
+            return "failed", None, e, None
         except GatewayError as e:  # transport failure: connection refused, reset, timeout
             return "failed", None, e, None
-        if resp.status >= 400:
-            if resp.status in RETRYABLE_STATUSES or resp.status in DEPLOYMENT_STATUSES:
-                return "failed", resp, None, None
-            return "final", resp, None, None
         if not stream:
             return "ok", resp, None, None
         try:
@@ -269,7 +255,8 @@ class Router:
             await resp.aclose()
             kind, message = held.error or ("overloaded_error", "upstream error event")
             return "failed", None, UpstreamError(f"stream failed before content: {message}",
-                                                 status=status_for_kind(kind), kind=kind), None
+                                                 status=status_for_kind(kind), kind=kind,
+                                                 provider=target.provider), None
         return "ok", resp, None, chunks
 
     def _backoff(self, failures: int, last: GatewayError | None) -> float:

@@ -19,7 +19,7 @@ from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamU
 from orgate.pipeline import Exchange
 from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream, watched
 from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
-from orgate.server.render import answer_headers, anthropic_error, error_headers, from_upstream
+from orgate.server.render import answer_headers, anthropic_error, error_headers
 from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall, relayed
 
@@ -135,7 +135,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
     )
     opened = await app.pipeline.open(ex, call, affinity_of(req.headers, {"metadata": top.metadata}), fallbacks)
     resp = opened.response
-    headers = await answer_headers(req.request_id, opened)
+    headers = answer_headers(req.request_id, opened)
     if not ex.stream:
         data = await resp.read()
         ex.first_byte()
@@ -206,8 +206,6 @@ async def count_tokens(app: App, req: Request) -> None:
         )
         opened = await app.pipeline.open(ex, call, None, count_tokens=True)
         data = await opened.response.read()
-        if opened.response.status >= 400:
-            raise from_upstream(opened.response.status, data, opened.response.headers)
         headers = relayed(opened.response.headers)
         headers.setdefault("request-id", req.request_id)
         headers["x-request-id"] = req.request_id

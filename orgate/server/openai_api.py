@@ -185,7 +185,7 @@ async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: D
                         anthropic_beta=",".join(betas) or None)
     opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
     resp = opened.response
-    headers = await answer_headers(req.request_id, opened)
+    headers = answer_headers(req.request_id, opened)
     if not ex.stream:
         message = orjson.loads(await resp.read())
         ex.first_byte()

@@ -16,19 +16,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from orgate.core.sse import SSEFramer, parse
-from orgate.core.target import Target
 from orgate.core.usage import Usage
 from orgate.dialects.openai_chat.errors import error_body
+from orgate.dialects.openai_chat.headers import openai_headers
 from orgate.dialects.openai_chat.stream import OpenAIProbe
-from orgate.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable, kind_for_status
+from orgate.errors import InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
 from orgate.routing.catalog import ModelRoute
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import Request, respond, start_stream
 from orgate.server.keepalive import OPENAI_PING, KeepAlive
-from orgate.server.render import from_upstream
 from orgate.upstreams.base import UpstreamResponse
-from orgate.upstreams.openai_compat import OpenAICompatUpstream, chat_body, openai_headers
 
 if TYPE_CHECKING:
     from orgate.server.app import App
@@ -49,23 +47,6 @@ def usage_of(u: Any) -> Usage | None:
     prompt = prompt if isinstance(prompt, int) else 0
     return Usage(input_tokens=max(0, prompt - cached), output_tokens=completion if isinstance(completion, int) else 0,
                  cache_read_tokens=cached)
-
-
-def upstream_error(status: int, body: bytes, headers: dict[str, str]) -> GatewayError:
-    if status in (401, 403):
-        return from_upstream(status, body, headers)  # the gateway's provider key, not the client's: 502
-    base = from_upstream(status, body, headers)
-    try:
-        err = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        err = None
-    if not isinstance(err, dict):
-        return base
-    code = err.get("code")
-    return UpstreamError(str(err.get("message") or base.message), status=status,
-                         kind=str(err.get("type") or kind_for_status(status)), param=err.get("param"),
-                         code=str(code) if code is not None else None, retry_after=base.retry_after,
-                         headers=base.headers)
 
 
 def _max_tokens(body: dict[str, Any], route: ModelRoute) -> tuple[str, int]:
@@ -94,19 +75,8 @@ async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str
     opts = body.get("stream_options")
     client_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
 
-    async def attempt(target: Target) -> UpstreamResponse:
-        up = app.upstreams.get(target.provider)
-        if not isinstance(up, OpenAICompatUpstream):
-            raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
-        return await up.chat(orjson.dumps(chat_body(body, target.upstream_model, meter_stream=True)), stream)
-
-    targets = app.router.order(route, affinity_of(req.headers, body), fallbacks)
-    opened = await app.router.open(targets, attempt, stream=stream, probe=OpenAIProbe)
-    ex.target, ex.attempts = opened.target, opened.attempts
-    ex.attempt_log = opened.log.entries or None
+    opened = await app.pipeline.open_relay(ex, body, affinity_of(req.headers, body), fallbacks, OpenAIProbe)
     resp = opened.response
-    if resp.status >= 400:
-        raise upstream_error(resp.status, await resp.read(), resp.headers)
     headers = openai_headers(resp.headers)
     headers.setdefault("x-request-id", req.request_id)
     headers["request-id"] = req.request_id

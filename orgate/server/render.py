@@ -1,6 +1,7 @@
 """Errors rendered in the caller's dialect, with the headers clients act on.
 
-Upstream error mapping (the documented table; README "Errors"):
+Upstream error mapping (the documented table; README "Errors"; adapters raise UpstreamError with the
+provider's type and message, upstreams/base.py error_answer, and errors.credentials_rejected maps 401/403):
     upstream 400/404/413/422  -> relayed: same status, the provider's error type and message
     upstream 401/403          -> 502 api_error "the provider rejected the gateway's credentials" (the
                                  client's key is fine; the provider's message is not relayed because it
@@ -21,8 +22,8 @@ from typing import Any
 import orjson
 
 from orgate.dialects.openai_chat.errors import error_body
-from orgate.errors import BudgetExhausted, GatewayError, UpstreamError, kind_for_status
-from orgate.upstreams.base import relayed, retry_after_seconds
+from orgate.errors import BudgetExhausted, GatewayError
+from orgate.upstreams.base import relayed
 
 
 def error_headers(err: GatewayError, request_id: str) -> dict[str, str]:
@@ -51,31 +52,9 @@ def openai_error(err: GatewayError, request_id: str) -> bytes:
     return error_body(err.kind, err.message, param=err.param, code=err.code)
 
 
-def from_upstream(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
-    """An upstream's non-2xx answer as a GatewayError, per the table in this module's docstring."""
-    retry_after = retry_after_seconds(headers)
-    if status in (401, 403):
-        return UpstreamError(
-            "The model provider rejected the gateway's credentials. Contact your administrator.",
-            status=502, kind="api_error", retryable=False, headers=headers,
-        )
-    kind, message = kind_for_status(status), f"Upstream error (HTTP {status})."
-    try:
-        obj: Any = orjson.loads(body)
-        e = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(e, dict):
-            kind = e.get("type") or kind
-            message = e.get("message") or message
-    except orjson.JSONDecodeError:
-        pass
-    return UpstreamError(message, status=status, kind=kind, retry_after=retry_after, headers=headers)
-
-
-async def answer_headers(request_id: str, opened: Any) -> dict[str, str]:
-    """Headers for relaying a Claude upstream's answer; raises the mapped error when it is not a success."""
+def answer_headers(request_id: str, opened: Any) -> dict[str, str]:
+    """Headers for relaying a Claude upstream's answer (the router only returns successes)."""
     resp = opened.response
-    if resp.status >= 400:
-        raise from_upstream(resp.status, await resp.read(), resp.headers)
     headers = relayed(resp.headers)
     headers.setdefault("request-id", request_id)  # the provider's id when it gave one: support can trace it
     headers["x-request-id"] = request_id

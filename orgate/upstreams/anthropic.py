@@ -5,7 +5,7 @@ from __future__ import annotations
 from orgate.config import Provider, RoutingSettings
 from orgate.dialects.anthropic.body import with_model
 from orgate.upstreams import http
-from orgate.upstreams.base import UpstreamCall
+from orgate.upstreams.base import UpstreamCall, raise_answer
 
 
 class AnthropicUpstream:
@@ -35,20 +35,21 @@ class AnthropicUpstream:
     async def messages(self, call: UpstreamCall) -> http.HttpResponse:
         data = with_model(call.json, call.raw_body, call.client_model, call.target.upstream_model)
         # A stream's idle limit is between events; a JSON answer arrives only when generation is done.
-        return await http.post(
+        resp = await http.post(
             f"{self.base_url}/v1/messages", data, self._headers(call), connect=self.connect_timeout,
             read=self.first_byte_timeout, idle=self.idle_timeout if call.stream else None,
         )
+        if resp.status >= 400:
+            await raise_answer(resp, self.name)
+        return resp
 
     async def count_tokens(self, call: UpstreamCall) -> http.HttpResponse:
         data = with_model(call.json, call.raw_body, call.client_model, call.target.upstream_model)
-        return await http.post(
-            f"{self.base_url}/v1/messages/count_tokens",
-            data,
-            self._headers(call),
-            connect=self.connect_timeout,
-            read=self.first_byte_timeout,
-        )
+        resp = await http.post(f"{self.base_url}/v1/messages/count_tokens", data, self._headers(call),
+                               connect=self.connect_timeout, read=self.first_byte_timeout)
+        if resp.status >= 400:
+            await raise_answer(resp, self.name)
+        return resp
 
     async def aclose(self) -> None:
         return None

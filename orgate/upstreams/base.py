@@ -1,8 +1,9 @@
 """What every upstream adapter takes and gives back.
 
 A Claude upstream (anthropic, bedrock, vertex) takes an Anthropic Messages request body and answers in the
-Anthropic wire format whatever its own framing is: JSON bodies as Anthropic messages or Anthropic error
-objects, streams as Anthropic SSE bytes. Provider quirks (URL, auth, body edits, AWS event-stream) stay
+Anthropic wire format whatever its own framing is: JSON bodies as Anthropic messages, streams as Anthropic
+SSE bytes. A non-2xx answer is raised as `UpstreamError(answered=True)` (errors.py) with the provider's
+type and message, never returned as error bytes for someone else to parse back. Provider quirks (URL, auth, body edits, AWS event-stream) stay
 inside the adapter, so the pipeline and every dialect see one shape.
 """
 
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from orgate.core.target import Target
+from orgate.errors import UpstreamError, kind_for_status
 
 # Upstream response headers a client may act on; everything else stays at the gateway.
 RELAYED_HEADERS = ("request-id", "retry-after", "retry-after-ms", "x-should-retry")
@@ -106,3 +108,29 @@ def retry_after_seconds(headers: Any) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def error_answer(status: int, body: bytes, headers: dict[str, str], provider: str | None = None) -> UpstreamError:
+    """A provider's non-2xx answer in the Anthropic (`{"type":"error","error":{type,message}}`) or OpenAI
+    (`{"error":{message,type,param,code}}`) shape as the typed error: its type and message unchanged."""
+    kind, message = kind_for_status(status), f"Upstream error (HTTP {status})."
+    detail: dict[str, object] | None = None
+    try:
+        obj: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        obj = None
+    e = obj.get("error") if isinstance(obj, dict) else None
+    param = code = None
+    if isinstance(e, dict):
+        detail = e
+        kind = str(e.get("type") or kind)
+        message = str(e.get("message") or message)
+        param = e.get("param") if isinstance(e.get("param"), str) else None
+        code = str(e["code"]) if e.get("code") is not None else None
+    return UpstreamError(message, status=status, kind=kind, retry_after=retry_after_seconds(headers),
+                         headers=headers, param=param, code=code, provider=provider, detail=detail, answered=True)
+
+
+async def raise_answer(resp: UpstreamResponse, provider: str | None = None) -> None:
+    """Raise the typed error for a non-2xx answer (its body is read: the connection goes back to the pool)."""
+    raise error_answer(resp.status, await resp.read(), resp.headers, provider)

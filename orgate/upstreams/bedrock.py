@@ -8,7 +8,7 @@ Model ids (base ids, cross-region profiles `us.`/`eu.`/`apac.`/`global.`…, ARN
 percent-encoded as boto3 does, and the request is SigV4-signed (or carries a Bedrock API key).
 
 Response: a 200 body is already an Anthropic Message. Errors (AWS JSON `{"message"}` with the exception name
-in `x-amzn-errortype`) become Anthropic error bodies through EXCEPTIONS. A stream is AWS event-stream; each
+in `x-amzn-errortype`) are raised as UpstreamError with the status and kind from EXCEPTIONS and AWS's message. A stream is AWS event-stream; each
 `chunk` carries one Anthropic event as base64 JSON and is re-emitted byte for byte as an SSE frame (so
 thinking signatures pass unchanged); an exception frame becomes `event: error` and ends the stream.
 """
@@ -27,9 +27,16 @@ import yarl
 
 from orgate.config import Provider, RoutingSettings
 from orgate.dialects.anthropic.sse import encode_event
-from orgate.errors import cloud_status
+from orgate.errors import UpstreamError, cloud_status
 from orgate.upstreams import http
-from orgate.upstreams.base import BufferedResponse, UpstreamCall, UpstreamResponse, relayed
+from orgate.upstreams.base import (
+    BufferedResponse,
+    UpstreamCall,
+    UpstreamResponse,
+    error_answer,
+    relayed,
+    retry_after_seconds,
+)
 from orgate.upstreams.betas import BetaPolicy, split
 from orgate.upstreams.eventstream import EventStreamDecoder, EventStreamError
 from orgate.upstreams.sigv4 import AwsAuth
@@ -70,10 +77,6 @@ def exception_kind(name: str | None, status: int) -> tuple[int, str]:
     return cloud_status(status)  # no exception name came with the error
 
 
-def error_body(kind: str, message: str) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-
-
 class RelayedResponse:
     """An upstream response passed through with gateway-shaped headers."""
 
@@ -102,7 +105,8 @@ def aws_headers(upstream: dict[str, str]) -> dict[str, str]:
     return out
 
 
-async def mapped_error(resp: http.HttpResponse) -> BufferedResponse:
+async def mapped_error(resp: http.HttpResponse, provider: str | None = None) -> UpstreamError:
+    """An AWS error answer as the typed error: status and kind from EXCEPTIONS, AWS's message unchanged."""
     raw = await resp.read()
     message = ""
     try:
@@ -110,16 +114,17 @@ async def mapped_error(resp: http.HttpResponse) -> BufferedResponse:
     except orjson.JSONDecodeError:
         obj = None
     name = resp.headers.get("x-amzn-errortype")
+    headers = aws_headers(resp.headers)
     if isinstance(obj, dict):
         if obj.get("type") == "error" and isinstance(obj.get("error"), dict):  # already Anthropic-shaped
-            return BufferedResponse(resp.status, {**aws_headers(resp.headers), "content-type": "application/json"}, raw)
+            return error_answer(resp.status, raw, headers, provider)
         message = str(obj.get("message") or obj.get("Message") or "")
         name = name or obj.get("__type")
     if not message:
         message = raw.decode("utf-8", "replace")[:500] or f"Bedrock returned HTTP {resp.status}"
     status, kind = exception_kind(name, resp.status)
-    headers = {**aws_headers(resp.headers), "content-type": "application/json"}
-    return BufferedResponse(status, headers, error_body(kind, message))
+    return UpstreamError(message, status=status, kind=kind, headers=headers, retry_after=retry_after_seconds(headers),
+                         provider=provider, detail={"__type": name, "message": message}, answered=True)
 
 
 class BedrockStream:
@@ -269,7 +274,7 @@ class BedrockUpstream:
         else:
             resp = await self._post(self.url(model, "invoke"), data, self._headers(call), self.first_byte_timeout)
         if resp.status >= 300:
-            return await mapped_error(resp)
+            raise await mapped_error(resp, self.name)
         if call.stream:
             return BedrockStream(resp)
         return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": "application/json"})
@@ -285,11 +290,12 @@ class BedrockUpstream:
         model = PROFILE_PREFIX.sub("", call.target.upstream_model)
         resp = await self._post(self.url(model, "count-tokens"), data, self._headers(call), self.first_byte_timeout)
         if resp.status >= 300:
-            return await mapped_error(resp)
+            raise await mapped_error(resp, self.name)
         result = _loads(await resp.read())
         headers = {**aws_headers(resp.headers), "content-type": "application/json"}
         if not isinstance(result.get("inputTokens"), int):
-            return BufferedResponse(502, headers, error_body("api_error", "Bedrock CountTokens answered without inputTokens"))
+            raise UpstreamError("Bedrock CountTokens answered without inputTokens", status=502, kind="api_error",
+                                headers=headers, provider=self.name, answered=True)
         return BufferedResponse(200, headers, orjson.dumps({"input_tokens": result["inputTokens"]}))
 
     async def aclose(self) -> None:

@@ -14,16 +14,9 @@ from typing import Any
 from orgate.config import Provider, RoutingSettings
 from orgate.errors import GatewayError
 from orgate.upstreams import http
-from orgate.upstreams.base import UpstreamCall, UpstreamResponse
+from orgate.upstreams.base import UpstreamCall, UpstreamResponse, raise_answer
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-# Upstream headers an OpenAI client may act on.
-OPENAI_RELAYED = ("x-request-id", "retry-after", "retry-after-ms", "x-should-retry", "openai-processing-ms")
-OPENAI_PREFIXES = ("x-ratelimit-",)
-
-
-def openai_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k in OPENAI_RELAYED or k.startswith(OPENAI_PREFIXES)}
 
 
 class OpenAICompatUpstream:
@@ -48,10 +41,14 @@ class OpenAICompatUpstream:
         return h
 
     async def chat(self, data: bytes, stream: bool) -> http.HttpResponse:
-        """POST /chat/completions with a body already carrying the upstream model id."""
-        return await http.post(f"{self.base_url}/chat/completions", data, self._headers(stream),
+        """POST /chat/completions with a body already carrying the upstream model id; a non-2xx answer is
+        raised as UpstreamError with OpenAI's type, message, param and code unchanged."""
+        resp = await http.post(f"{self.base_url}/chat/completions", data, self._headers(stream),
                                connect=self.connect_timeout, read=self.first_byte_timeout,
                                idle=self.idle_timeout if stream else None)
+        if resp.status >= 400:
+            await raise_answer(resp, self.name)
+        return resp
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
         raise GatewayError(f"provider '{self.name}' serves OpenAI chat completions, not Anthropic Messages",

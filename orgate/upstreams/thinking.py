@@ -22,9 +22,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import orjson
-
-from orgate.upstreams.base import REPAIRED_HEADER, BufferedResponse, ClaudeUpstream, UpstreamCall, UpstreamResponse
+from orgate.errors import UpstreamError
+from orgate.upstreams.base import REPAIRED_HEADER, ClaudeUpstream, UpstreamCall, UpstreamResponse
 
 THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
@@ -37,15 +36,9 @@ def has_prior_thinking(body: dict[str, Any]) -> bool:
     return False
 
 
-def rejects_signature(status: int, body: bytes) -> bool:
-    if status != 400:
-        return False
-    try:
-        err = orjson.loads(body).get("error")
-    except (orjson.JSONDecodeError, AttributeError):
-        return False
-    message = str(err.get("message") or "").lower() if isinstance(err, dict) else ""
-    return "signature" in message
+def rejects_signature(err: UpstreamError) -> bool:
+    """Is this the provider's 400 about a thinking block's signature?"""
+    return err.answered and err.status == 400 and "signature" in err.message.lower()
 
 
 def _last_prompt_index(messages: list[Any]) -> int:
@@ -91,12 +84,11 @@ class SignatureRepair:
         self.name = inner.name
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:
-        resp = await self.inner.messages(call)
-        if resp.status != 400 or not has_prior_thinking(call.json()):
-            return resp
-        data = await resp.read()
-        if not rejects_signature(resp.status, data):
-            return BufferedResponse(resp.status, resp.headers, data)
+        try:
+            return await self.inner.messages(call)
+        except UpstreamError as e:
+            if not rejects_signature(e) or not has_prior_thinking(call.json()):
+                raise
         retry = dataclasses.replace(call, body=strip_thinking(call.json()), raw_body=None)
         again = await self.inner.messages(retry)
         again.headers[REPAIRED_HEADER] = "thinking signature rejected; earlier thinking blocks removed"

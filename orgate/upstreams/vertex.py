@@ -6,8 +6,9 @@ Request: the Anthropic body without `model` (it is in the URL), `stream` kept, p
 token from a service-account / authorized-user JSON (`credentials_file`) or Application Default Credentials,
 minted by google-auth off the event loop, cached, refreshed five minutes before expiry, one refresh at a time.
 
-Response: bodies and SSE are already Anthropic-shaped. Errors are either Anthropic error bodies (passed
-through) or Google errors `{"error":{"code","message","status"}}`, mapped through GOOGLE_STATUS.
+Response: bodies and SSE are already Anthropic-shaped. Errors are either Anthropic error bodies (type and
+message kept) or Google errors `{"error":{"code","message","status"}}`, mapped through GOOGLE_STATUS; both
+are raised as UpstreamError.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import orjson
 from orgate.config import Provider, RoutingSettings
 from orgate.errors import UpstreamError, UpstreamUnavailable, cloud_status
 from orgate.upstreams import http
-from orgate.upstreams.base import UpstreamCall, UpstreamResponse, relayed
-from orgate.upstreams.bedrock import BufferedResponse, RelayedResponse, error_body
+from orgate.upstreams.base import UpstreamCall, UpstreamResponse, error_answer, relayed, retry_after_seconds
+from orgate.upstreams.bedrock import RelayedResponse
 from orgate.upstreams.betas import BetaPolicy, split
 
 VERTEX_VERSION = "vertex-2023-10-16"
@@ -135,9 +136,11 @@ class TokenSource:
         return self._token  # type: ignore[return-value]
 
 
-async def mapped_error(resp: http.HttpResponse) -> BufferedResponse:
+async def mapped_error(resp: http.HttpResponse, provider: str | None = None) -> UpstreamError:
+    """A Vertex error answer as the typed error: Anthropic's own error as it came (503 read as 529), a
+    Google error through GOOGLE_STATUS with Google's message."""
     raw = await resp.read()
-    headers = {**relayed(resp.headers), "content-type": "application/json"}
+    headers = relayed(resp.headers)
     try:
         obj: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -146,18 +149,20 @@ async def mapped_error(resp: http.HttpResponse) -> BufferedResponse:
         obj = obj[0]
     if isinstance(obj, dict) and obj.get("type") == "error" and isinstance(obj.get("error"), dict):
         status = 529 if resp.status == 503 else resp.status
-        return BufferedResponse(status, headers, raw)  # Anthropic's own error, relayed
-    message, gstatus = "", None
+        return error_answer(status, orjson.dumps(obj), headers, provider)  # Anthropic's own error, relayed
+    message, gstatus, detail = "", None, None
     if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
-        message = str(obj["error"].get("message") or "")
-        gstatus = obj["error"].get("status")
+        detail = obj["error"]
+        message = str(detail.get("message") or "")
+        gstatus = detail.get("status")
     if not message:
         message = raw.decode("utf-8", "replace")[:500] or f"Vertex AI returned HTTP {resp.status}"
     if isinstance(gstatus, str) and gstatus in GOOGLE_STATUS:
         status, kind = GOOGLE_STATUS[gstatus]
     else:
         status, kind = cloud_status(resp.status)
-    return BufferedResponse(status, headers, error_body(kind, message))
+    return UpstreamError(message, status=status, kind=kind, headers=headers, retry_after=retry_after_seconds(headers),
+                         provider=provider, detail=detail, answered=True)
 
 
 class VertexUpstream:
@@ -198,7 +203,7 @@ class VertexUpstream:
         resp = await http.post(url, orjson.dumps(body), await self._headers(call, betas), connect=self.connect_timeout,
                                read=read, idle=idle)
         if resp.status >= 300:
-            return await mapped_error(resp)
+            raise await mapped_error(resp, self.name)
         return RelayedResponse(resp, {**relayed(resp.headers), "content-type": resp.headers.get("content-type", "application/json")})
 
     async def messages(self, call: UpstreamCall) -> UpstreamResponse:

@@ -10,6 +10,7 @@ import pytest
 
 from orgate.config import RoutingSettings
 from orgate.core.target import Target
+from orgate.errors import UpstreamError
 from orgate.routing.router import Router, weighted_order
 from tests.routing.conftest import SONNET_PRICE, Clouds, Spec, deployment, start_gateway
 from tests.routing.test_conformance import MSG, ant, oai
@@ -119,5 +120,6 @@ async def test_router_unit_breaker_and_attempt_budget():
     await router.open([a, b], attempt, stream=False)
     assert calls == ["b"]
     calls.clear()
-    await router.open([a], attempt, stream=False)  # every circuit open: tried anyway
+    with pytest.raises(UpstreamError):  # the router raises the last failure's typed error (it used to return it)
+        await router.open([a], attempt, stream=False)  # every circuit open: tried anyway
     assert calls == ["a"]

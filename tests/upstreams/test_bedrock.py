@@ -17,6 +17,7 @@ from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.bedrock import BedrockUpstream, exception_kind
 from tests.fakes.bedrock_fake import BedrockFake, Reply, text_message, thinking_message, tool_use_message
+from tests.upstreams import answered
 
 AKID, SECRET = "AKIDFAKEEXAMPLE", "fake/secret/key"
 TEMP_AKID, TEMP_SECRET, TEMP_TOKEN = "ASIAFAKETEMP", "temp+secret", "IQoJb3JpZ2luX2VjEA//session+token=="
@@ -33,9 +34,9 @@ async def fake() -> AsyncIterator[BedrockFake]:
     await http.close_session()
 
 
-def upstream(fake: BedrockFake, **creds: Any) -> BedrockUpstream:
+def upstream(fake: BedrockFake, **creds: Any) -> Any:
     creds = creds or {"aws_access_key_id": AKID, "aws_secret_access_key": SECRET}
-    return BedrockUpstream("bedrock", Provider(type="bedrock", region="us-east-1", base_url=fake.url, **creds), RoutingSettings())
+    return answered(BedrockUpstream("bedrock", Provider(type="bedrock", region="us-east-1", base_url=fake.url, **creds), RoutingSettings()))
 
 
 def call(stream: bool, model: str = MODEL, body: dict | None = None, beta: str | None = None) -> UpstreamCall:

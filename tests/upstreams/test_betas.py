@@ -19,6 +19,7 @@ from orgate.upstreams.vertex import VertexUpstream
 from tests.fakes.bedrock_fake import BedrockFake
 from tests.fakes.vertex_fake import VertexFake, make_service_account
 from tests.paths import SHARED
+from tests.upstreams import answered
 
 # What Claude Code 2.1.330 sent (shared/spec/clients/claude_write.json): its betas and beta-gated fields.
 CC_BETAS = ("claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,"
@@ -111,13 +112,13 @@ async def vertex(tmp_path: Path) -> AsyncIterator[tuple[VertexFake, Path]]:
 def _bedrock(fake: BedrockFake, **kw) -> BedrockUpstream:
     p = Provider(type="bedrock", region="us-east-1", base_url=fake.url, aws_access_key_id="AKIDFAKEEXAMPLE",
                  aws_secret_access_key="fake/secret/key", **kw)
-    return BedrockUpstream("bedrock", p, RoutingSettings())
+    return answered(BedrockUpstream("bedrock", p, RoutingSettings()))
 
 
 def _vertex(fake: VertexFake, sa: Path, **kw) -> VertexUpstream:
     p = Provider(type="vertex", region="us-east5", base_url=fake.api_base, credentials_file=str(sa),
                  project_id="fake-project", token_url=fake.token_url, **kw)
-    return VertexUpstream("vertex", p, RoutingSettings())
+    return answered(VertexUpstream("vertex", p, RoutingSettings()))
 
 
 def _call(model: str, stream: bool = False) -> UpstreamCall:

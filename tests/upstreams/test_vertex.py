@@ -20,6 +20,7 @@ from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.vertex import VertexUpstream, base_url_for
 from tests.fakes.bedrock_fake import Reply, text_message, thinking_message
 from tests.fakes.vertex_fake import VertexFake, make_service_account
+from tests.upstreams import answered
 
 MODEL = "claude-sonnet-4-5@20250929"
 BODY = {"model": "claude-sonnet-4-5", "max_tokens": 128, "messages": [{"role": "user", "content": "Hi"}]}
@@ -41,9 +42,9 @@ def sa_file(fake: VertexFake, tmp_path: Path) -> Path:
     return path
 
 
-def upstream(fake: VertexFake, credentials_file: Path | None, region: str = "us-east5", **kw: Any) -> VertexUpstream:
+def upstream(fake: VertexFake, credentials_file: Path | None, region: str = "us-east5", **kw: Any) -> Any:
     p = Provider(type="vertex", region=region, base_url=fake.api_base, credentials_file=str(credentials_file) if credentials_file else None, **kw)
-    return VertexUpstream("vertex", p, RoutingSettings())
+    return answered(VertexUpstream("vertex", p, RoutingSettings()))
 
 
 def call(stream: bool, body: dict | None = None, beta: str | None = None, model: str = MODEL) -> UpstreamCall:
