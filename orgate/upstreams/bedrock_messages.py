@@ -35,6 +35,7 @@ import orjson
 
 from orgate.config import Provider
 from orgate.dialects.anthropic.body import with_model
+from orgate.errors import UpstreamError
 from orgate.upstreams import http
 from orgate.upstreams.base import BufferedResponse, UpstreamCall, UpstreamResponse
 from orgate.upstreams.bedrock import PROFILE_PREFIX, RelayedResponse, _loads, aws_headers, mapped_error
@@ -80,9 +81,8 @@ def messages_api_by_id(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) >= FIRST_MESSAGES_VERSION
 
 
-def _failed(status: int, kind: str, message: str, headers: Mapping[str, str]) -> BufferedResponse:
-    body = orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-    return BufferedResponse(status, {**aws_headers(dict(headers)), "content-type": "application/json"}, body)
+def _failed(status: int, kind: str, message: str, headers: Mapping[str, str]) -> UpstreamError:
+    return UpstreamError(message, status=status, kind=kind, headers=aws_headers(dict(headers)), answered=True)
 
 
 class MessagesApi:
@@ -164,13 +164,13 @@ class MessagesApi:
 
     async def _answer(self, resp: http.HttpResponse, stream: bool) -> UpstreamResponse:
         if resp.status >= 300:
-            return await mapped_error(resp)
+            raise await mapped_error(resp)
         ctype = resp.headers.get("content-type", "")
         if stream and ctype.startswith("text/event-stream"):
             return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": ctype})
         if "amazon.eventstream" in ctype:  # InvokeModel's framing: this route documents SSE
             await resp.aclose()
-            return _failed(502, "api_error", "Bedrock answered the Messages API in AWS event-stream framing", resp.headers)
+            raise _failed(502, "api_error", "Bedrock answered the Messages API in AWS event-stream framing", resp.headers)
         raw = await resp.read()
         obj = _loads(raw)
         output = obj.get("Output")
@@ -178,9 +178,9 @@ class MessagesApi:
             output.get("__type") if isinstance(output, dict) else None)
         if name or (obj.get("type") == "error" and isinstance(obj.get("error"), dict)):
             # An error under a 2xx (AWS answers an unknown operation this way): never relayed as a success.
-            return await mapped_error(_Buffered(404 if "UnknownOperation" in str(name) else 502, resp.headers, raw))  # type: ignore[arg-type]
+            raise await mapped_error(_Buffered(404 if "UnknownOperation" in str(name) else 502, resp.headers, raw))  # type: ignore[arg-type]
         if stream:
-            return _failed(502, "api_error", f"Bedrock answered a stream with {ctype or 'no content type'}", resp.headers)
+            raise _failed(502, "api_error", f"Bedrock answered a stream with {ctype or 'no content type'}", resp.headers)
         return BufferedResponse(resp.status, {**aws_headers(resp.headers), "content-type": "application/json"}, raw)
 
 

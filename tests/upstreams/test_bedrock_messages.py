@@ -18,6 +18,7 @@ from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.bedrock import BedrockUpstream
 from orgate.upstreams.bedrock_messages import base_model_id, messages_api_by_id
 from tests.fakes.bedrock_fake import BedrockFake, Reply, message_events, text_message, thinking_message
+from tests.upstreams import answered
 
 AKID, SECRET = "AKIDFAKEEXAMPLE", "fake/secret/key"
 API_KEY = "ABSK-fake-api-key"
@@ -37,10 +38,10 @@ async def fakes() -> AsyncIterator[tuple[BedrockFake, BedrockFake]]:
     await http.close_session()
 
 
-def upstream(runtime: BedrockFake, mantle: BedrockFake, model_apis: dict[str, str] | None = None, **extra: Any) -> BedrockUpstream:
+def upstream(runtime: BedrockFake, mantle: BedrockFake, model_apis: dict[str, str] | None = None, **extra: Any) -> Any:
     creds: dict[str, Any] = {} if "bearer_token" in extra else {"aws_access_key_id": AKID, "aws_secret_access_key": SECRET}
     p = Provider(type="bedrock", region="us-east-1", base_url=runtime.url, mantle_base_url=mantle.url, **{**creds, **extra})
-    return BedrockUpstream("aws", p, RoutingSettings(), model_apis)
+    return answered(BedrockUpstream("aws", p, RoutingSettings(), model_apis))
 
 
 def call(stream: bool, model: str = OPUS, body: dict | None = None, beta: str | None = None, raw: bool = True) -> UpstreamCall:
