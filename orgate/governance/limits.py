@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
 
 from orgate.errors import RateLimited
@@ -83,8 +84,12 @@ class MemoryCounters:
 
 
 class Limiter:
-    def __init__(self, counters: Counters | None = None) -> None:
+    """`clock` (wall seconds: windows are UTC minutes shared with other instances) is injectable so rate
+    windows are tested without waiting for a minute to roll over."""
+
+    def __init__(self, counters: Counters | None = None, clock: Callable[[], float] = time.time) -> None:
         self.counters = counters or MemoryCounters()
+        self.clock = clock
 
     @staticmethod
     def limited(key: KeyRecord) -> bool:
@@ -95,7 +100,7 @@ class Limiter:
         for `holder` (a request id); raises RateLimited (retryable, with retry-after) naming the level whose
         limit is reached. The caller releases `holder` whatever happens, even when this was cancelled:
         releasing a slot not taken is a no-op."""
-        now = time.time()
+        now = self.clock()
         for x in key.rate_limited:
             conc = (key.max_concurrency or 0) if x is key else 0
             code = await self.counters.admit(_ident(x), int(now // 60), x.rpm or 0, x.tpm or 0, conc, holder)
@@ -119,4 +124,4 @@ class Limiter:
     async def add_tokens(self, key: KeyRecord, n: int) -> None:
         for x in key.rate_limited:
             if x.tpm and n:
-                await self.counters.add_tokens(_ident(x), int(time.time() // 60), n)
+                await self.counters.add_tokens(_ident(x), int(self.clock() // 60), n)

@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from orgate.config import RoutingSettings
 from orgate.core.target import Target
@@ -62,18 +62,18 @@ class Breaker:
     open_until: float = 0.0
     probe_until: float = 0.0  # a half-open probe is in flight until then
 
-    @property
-    def probing(self) -> bool:
-        return time.monotonic() < self.probe_until
+    def probing(self, now: float) -> bool:
+        return now < self.probe_until
 
 
 @dataclass(slots=True)
 class AttemptLog:
+    clock: Callable[[], float] = time.monotonic
     entries: list[dict[str, object]] = field(default_factory=list)
 
     def add(self, target: Target, outcome: str, started: float) -> None:
         self.entries.append({"target": target.label, "provider": target.provider, "outcome": outcome,
-                             "ms": int((time.monotonic() - started) * 1000)})
+                             "ms": int((self.clock() - started) * 1000)})
 
 
 @dataclass(slots=True)
@@ -99,8 +99,16 @@ def outcome_of(exc: GatewayError) -> str:
 
 
 class Router:
-    def __init__(self, settings: RoutingSettings) -> None:
+    """`clock` (monotonic seconds), `sleep` and `rng` are injectable so circuit cool-downs, backoff and jitter
+    are tested on a fake clock without sleeping; the defaults are the real ones. Circuit state shared between
+    workers (`apply`/`publish`) is in `time.monotonic` terms, so a router sharing it keeps the default clock."""
+
+    def __init__(self, settings: RoutingSettings, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 rng: random.Random | None = None) -> None:
         self.s = settings
+        self.clock, self.sleep = clock, sleep
+        self.rng: Any = rng if rng is not None else random
         self.breakers: dict[str, Breaker] = {}
         # Told when a deployment's circuit opens (True) or closes (False): metrics and alerts.
         self.on_circuit: Callable[[Target, bool], None] | None = None
@@ -118,21 +126,21 @@ class Router:
         if targets:
             family = targets[0].family
             targets = [t for t in targets if t.family == family]
-        now = time.monotonic()
+        now = self.clock()
         healthy = [t for t in targets if self._closed_or_due(t.label, now)]
         return healthy + [t for t in targets if t not in healthy]
 
     def _closed_or_due(self, label: str, now: float) -> bool:
         b = self.breakers.get(label)
-        return b is None or b.open_until == 0.0 or (now >= b.open_until and not b.probing)
+        return b is None or b.open_until == 0.0 or (now >= b.open_until and not b.probing(now))
 
     def _claim(self, label: str) -> bool:
         """May a request go to this deployment now? Claims the half-open probe when the cool-down is over."""
         b = self.breakers.get(label)
         if b is None or b.open_until == 0.0:
             return True
-        now = time.monotonic()
-        if now < b.open_until or b.probing:
+        now = self.clock()
+        if now < b.open_until or b.probing(now):
             return False
         # One probe; if it never reports back (client gone) another may probe after one more cool-down.
         b.probe_until = now + max(self.s.circuit_cooldown_seconds, 1.0)
@@ -154,7 +162,7 @@ class Router:
         was_probe = b.open_until != 0.0
         b.probe_until = 0.0
         if b.failures >= self.s.circuit_failures or was_probe:
-            b.open_until = time.monotonic() + self.s.circuit_cooldown_seconds
+            b.open_until = self.clock() + self.s.circuit_cooldown_seconds
             if not was_probe and self.on_circuit is not None:
                 self.on_circuit(target, True)
         if self.publish is not None:
@@ -169,13 +177,13 @@ class Router:
         b = self.breakers.get(label)
         if b is None or b.open_until == 0.0:
             return "closed"
-        return "open" if time.monotonic() < b.open_until else "half-open"
+        return "open" if self.clock() < b.open_until else "half-open"
 
     # -- attempts ------------------------------------------------------------------------------------
     def _candidates(self, targets: list[Target], out: set[str]) -> tuple[list[Target], bool]:
         """The deployments to try next, and whether their circuits are ignored (every one is open)."""
         live = [t for t in targets if t.label not in out]
-        now = time.monotonic()
+        now = self.clock()
         due = [t for t in live if self._closed_or_due(t.label, now)]
         return (due, False) if due else (live, True)
 
@@ -183,7 +191,7 @@ class Router:
                    probe: Probe = AnthropicProbe, observe: AttemptObserver | None = None) -> Opened:
         """Try deployments until one answers; returns the first success, or raises the typed error of the
         last failure (a client error at once), carrying the attempts made."""
-        log = AttemptLog()
+        log = AttemptLog(self.clock)
         budget = max(1, self.s.max_attempts, len(targets))
         out: set[str] = set()  # deployments this request will not ask again
         failures: dict[str, int] = {}
@@ -200,10 +208,10 @@ class Router:
                     queue, forced = self._candidates(targets, out | skipped)
                 continue
             if failures.get(target.label):
-                await asyncio.sleep(self._backoff(failures[target.label], errors.get(target.label)))
+                await self.sleep(self._backoff(failures[target.label], errors.get(target.label)))
             step = "retry" if failures.get(target.label) else ("fallback" if tries else "first")
             tries += 1
-            started = time.monotonic()
+            started = self.clock()
             outcome, resp, exc, chunks = await self._try(target, attempt, stream, probe)
             answered = isinstance(exc, UpstreamError) and exc.answered
             if observe is not None:
@@ -263,7 +271,7 @@ class Router:
         if last is not None and last.retry_after is not None:
             return min(last.retry_after, self.s.backoff_max_seconds)
         cap = min(self.s.backoff_max_seconds, self.s.backoff_base_seconds * (2 ** (failures - 1)))
-        return random.uniform(0, cap)
+        return float(self.rng.uniform(0, cap))
 
 
 async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, StreamProbe, AsyncIterator[bytes]]:
