@@ -27,6 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orgate.server.app import create_app
+    from orgate.server.drain import MARGIN
     from orgate.server.guard import guarded_protocol, read_limits
     from orgate.server.workers import resolve_workers, serve_workers
 
@@ -42,7 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(
         loop="uvloop", http=guarded_protocol(read_limits(s.server)), ws="none", lifespan="on",
         log_level=s.server.log_level, access_log=False, proxy_headers=False,
-        timeout_graceful_shutdown=int(s.server.shutdown_grace_seconds), timeout_keep_alive=75)
+        # the app ends streams still open at the grace (server/drain.py); uvicorn's timeout is the backstop
+        timeout_graceful_shutdown=s.server.shutdown_grace_seconds + MARGIN, timeout_keep_alive=75)
     if workers > 1:
         return serve_workers(s, host, port, workers, args.config, options)
     app = create_app(s)

@@ -184,6 +184,15 @@ class UpstreamUnavailable(UpstreamError):
         super().__init__(message, status=504 if timeout else 502, retryable=True)
 
 
+class ShuttingDown(UpstreamUnavailable):
+    """orgate is stopping and its shutdown grace ran out: a stream (or answer) still being read from a provider
+    ends with this, in its dialect (an Anthropic `error` event of type overloaded_error, OpenAI's error chunk),
+    so the client's SDK raises a retryable error instead of seeing the connection cut."""
+
+    def __init__(self) -> None:
+        UpstreamError.__init__(self, "orgate is shutting down; retry the request.", status=529, retryable=True)
+
+
 class DependencyUnavailable(GatewayError):
     """The gateway's own database or Redis is down or too slow (store/outage.py): a retry shortly can succeed,
     so 503 with x-should-retry: true and a retry-after, never a permanent-looking 500."""

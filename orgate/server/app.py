@@ -7,6 +7,7 @@ ends in /v1), `/messages` and `/v1/messages` all reach the same handler.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -31,6 +32,7 @@ from orgate.routing.catalog import Catalog
 from orgate.routing.router import Router
 from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond
+from orgate.server.drain import Drain
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
 from orgate.server.workers import HOST_SOCKET, SUPERVISED
@@ -110,6 +112,7 @@ class App:
         self.pipeline = Pipeline(settings, self.catalog, self.router, self.upstreams, self.budgets, self.writer,
                                  Limiter(self.counters), self.leases)
         self.access = AccessLog(settings.server.log_prompts)
+        self.drain = Drain(settings.server.shutdown_grace_seconds)
         self._observability()
         self.envelope: Any = None  # set by the Responses surface when it registers
         self.response_store: Any = None  # likewise (server/responses_extras.py)
@@ -167,6 +170,7 @@ class App:
             await migrate_in_child(self.settings.db_url)
         if self.host is not None:
             await self.host.client.call("hello")  # connected before the first request: circuit pushes arrive
+        self.drain.watch_signals()
         self.writer.start()
         self.auth.start()
         self.alerts.start()
@@ -174,6 +178,8 @@ class App:
             self._serve_metrics_port()
 
     async def shutdown(self) -> None:
+        self.drain.restore_signals()
+        await self.drain.settle()  # the rows of requests ended at the grace reach the last flush
         await self.auth.close()
         await self.writer.close()
         await self.alerts.close()
@@ -194,7 +200,12 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.dispatch(scope, receive, send)
+            task = asyncio.current_task()
+            self.drain.tasks.add(task)  # type: ignore[arg-type]
+            try:
+                await self.dispatch(scope, receive, send)
+            finally:
+                self.drain.tasks.discard(task)  # type: ignore[arg-type]
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 

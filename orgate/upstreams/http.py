@@ -10,7 +10,8 @@ A timeout becomes UpstreamUnavailable(timeout=True): 504 before the first byte, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,10 @@ import aiohttp
 from orgate.errors import UpstreamUnavailable
 
 _session: aiohttp.ClientSession | None = None
+# Responses whose body is still being read, and the error they all end with once shutdown cuts them (end_all).
+_reading: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
+_waiting: set[asyncio.Timeout] = set()  # the waits for an answer's headers
+_ending: Callable[[], Exception] | None = None
 
 
 def _proxy_from_env() -> str | None:
@@ -61,16 +66,17 @@ def proxy_for(url: Any) -> str | None:
 
 
 async def close_session() -> None:
-    global _session
+    global _session, _ending
     if _session is not None and not _session.closed:
         await _session.close()
     _session = None
+    _ending = None  # a later app in this process (tests) starts clean
 
 
 class HttpResponse:
     """An aiohttp response seen through the UpstreamResponse protocol."""
 
-    __slots__ = ("_resp", "status", "headers", "_first", "_idle")
+    __slots__ = ("_resp", "status", "headers", "_first", "_idle", "__weakref__")
 
     def __init__(self, resp: aiohttp.ClientResponse, headers: dict[str, str] | None = None,
                  first_byte: float | None = None, idle: float | None = None) -> None:
@@ -79,6 +85,9 @@ class HttpResponse:
         self.headers = headers if headers is not None else {k.lower(): v for k, v in resp.headers.items()}
         self._first = first_byte
         self._idle = idle
+        _reading.add(self)
+        if _ending is not None:
+            resp.content.set_exception(_ending())
 
     async def read(self) -> bytes:
         try:
@@ -87,6 +96,7 @@ class HttpResponse:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise UpstreamUnavailable(f"upstream read failed: {type(e).__name__}", timeout=isinstance(e, TimeoutError)) from None
         finally:
+            _reading.discard(self)
             self._resp.release()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
@@ -105,21 +115,44 @@ class HttpResponse:
             limit, what = self._idle, "between events"
 
     async def aclose(self) -> None:
+        _reading.discard(self)
         self._resp.close()
+
+
+def end_all(error: Callable[[], Exception]) -> int:
+    """At the end of the shutdown grace: every response still being read raises `error()` at its next read
+    (the relays then end their streams with the dialect's error event), a request still waiting for its
+    answer raises it now, and so does every later one. Returns how many were cut."""
+    global _ending
+    _ending = error
+    reading = list(_reading)
+    for r in reading:
+        r._resp.content.set_exception(error())
+    now = asyncio.get_running_loop().time()
+    for w in list(_waiting):
+        w.reschedule(now)
+    return len(reading) + len(_waiting)
 
 
 async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
                idle: float | None = None, **kw: Any) -> HttpResponse:
     """POST; `read` is the first-byte limit, `idle` (streams only) the limit between chunks after it."""
+    if _ending is not None:
+        raise _ending()
     stream = idle is not None
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=None if stream else read)
     try:
-        async with asyncio.timeout(read if stream else None):  # first byte, connection set-up included
+        async with asyncio.timeout(read if stream else None) as waiting:  # first byte, connection set-up included
+            _waiting.add(waiting)
             resp = await session().post(url, data=data, headers=headers, timeout=timeout, proxy=proxy_for(url), **kw)
     except TimeoutError:
+        if _ending is not None:  # end_all: shutdown cut the wait for the answer
+            raise _ending() from None
         raise UpstreamUnavailable("upstream timed out before answering", timeout=True) from None
     except aiohttp.ClientError as e:
         raise UpstreamUnavailable(f"upstream connection failed: {type(e).__name__}") from None
+    finally:
+        _waiting.discard(waiting)
     if stream:
         return HttpResponse(resp, first_byte=read, idle=idle)
     return HttpResponse(resp)

@@ -46,8 +46,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "__main__": set(),
 }
 
-# server/: the composition root (builds the app, its stores, router and upstreams; runs workers) ...
-SERVER_ROOT = {"app", "workers", "host_state", "__init__"}
+# server/: the composition root (builds the app, its stores, router and upstreams; runs workers; drains at shutdown) ...
+SERVER_ROOT = {"app", "workers", "host_state", "drain", "__init__"}
 # ... and the request surfaces, which parse, pick a plan and render: they never reach the router, an upstream
 # adapter, the upstream HTTP client or the rate/concurrency/budget machinery themselves.
 SURFACES = {"anthropic_api", "openai_api", "openai_passthrough", "models_api", "render", "responses_extras",
