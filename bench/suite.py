@@ -26,6 +26,9 @@ RESULTS = BENCH / "results"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 UPSTREAM_CPU, GATEWAY_CPU = 0, 1
+# What users run: a key with a budget (every request takes the lease path) and the ledger on. The key without
+# a budget and the ledger off are extra rows.
+DEFAULT_KEY = "budget"
 
 
 @dataclass
@@ -94,6 +97,17 @@ def ttfb(port: int, path: str, body: bytes, headers: dict[str, str], n: int) -> 
     return sse_client.summarize(asyncio.run(sse_client.run("127.0.0.1", port, path, body, headers, n)))
 
 
+def scratch_upstream(kind: str, port: int) -> tuple[str, Path, FakeUpstream]:
+    """(timestamp, scratch dir, started fake upstream) for a side tool's run (bench.ab, bench.instr)."""
+    ts = time.strftime("%Y%m%dT%H%M%S")
+    tmp = (RESULTS / "tmp" / f"{kind}-{ts}").resolve()
+    tmp.mkdir(parents=True, exist_ok=True)
+    validate_bodies()
+    up = FakeUpstream(tmp, port, UPSTREAM_CPU)
+    up.start()
+    return ts, tmp, up
+
+
 # -- the phases -------------------------------------------------------------------------------------------
 
 class Suite:
@@ -110,7 +124,8 @@ class Suite:
         self.result: dict = {"started": self.ts, "mode": "quick" if self.quick else "full", "machine": machine(),
                              "versions": versions(), "config": {"duration_s": self.seconds,
                                                                 "concurrency": self.concurrency},
-                             "runs": [], "ttfb": [], "ledger": [], "soak": {}, "notes": []}
+                             "default_key": DEFAULT_KEY, "runs": [], "extra": [], "ttfb": [], "ledger": [],
+                             "soak": {}, "notes": []}
 
     def log(self, msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -171,7 +186,7 @@ class Suite:
 
     def record(self, target: str, variant: str, sc: Scenario, conns: int, r: dict, key: str = "nobudget") -> None:
         row = {"target": target, "variant": variant, "key": key, "scenario": sc.name, "concurrency": conns, **r}
-        self.result["runs" if variant != "ledger" else "ledger"].append(row)
+        self.result[{"ledger": "ledger", "extra": "extra"}.get(variant, "runs")].append(row)
         lat = r.get("latency_ms", {})
         cpu = r.get("cpu_ms_per_req")
         self.log(f"{target:8} {sc.name:17} c={conns:<4} {r.get('rps', 0):>9.1f} req/s  p50 {lat.get('p50', 0):7.2f} "
@@ -197,7 +212,7 @@ class Suite:
         for sc in self.scenarios:
             ttfb(gw.port, sc.path, sc.body, {**sc.extra_headers, **gw.headers()}, 1)
         for sc in self.scenarios:
-            headers = {**sc.extra_headers, **gw.headers()}
+            headers = {**sc.extra_headers, **gw.headers(DEFAULT_KEY)}
             if sc.path.startswith("/v1/chat"):
                 probe = ttfb(gw.port, sc.path, sc.body, headers, 1)
                 if probe["ok"] == 0:
@@ -214,10 +229,22 @@ class Suite:
             self.result["ttfb"].append({"target": gw.name, "scenario": sc.name, **t})
             self.log(f"{gw.name} {sc.name} ttfb p50 {t['ttfb_ms']['p50']} ms, last byte p50 "
                      f"{t['last_byte_ms']['p50']} ms, events {t['events_p50']}")
+        if gw.name == "orgate":
+            self.extra_rows(gw)
+
+    def extra_rows(self, gw: Gateway) -> None:
+        """The key without a budget, beside the default (budgeted) key: same gateway, same scenarios."""
+        for sc in self.scenarios:
+            if sc.name not in ("messages", "messages_stream"):
+                continue
+            headers = {**sc.extra_headers, **gw.headers("nobudget")}
+            for c in [c for c in self.concurrency if c in (1, 64)] or self.concurrency[:1]:
+                r = run_wrk(gw.url(sc.path), sc.body, headers, c, self.seconds, self.tmp / "wrk", gw)
+                self.record(gw.name, "extra", sc, c, r, "nobudget")
 
     def ledger_matrix(self) -> None:
         """Ledger off vs on (SQLite, PostgreSQL), each with a budget key and a key without budget."""
-        c = 16 if self.quick else 64
+        conns = [16] if self.quick else [1, 64]
         variants = [("ledger-off", False, None), ("sqlite", True, None)]
         if not self.quick or self.args.postgres:
             variants.append(("postgres", True, PG_URL))
@@ -229,12 +256,13 @@ class Suite:
 
             def body(gw: Orgate = gw, variant: str = variant) -> None:
                 for sc in picked:
-                    for key in ("nobudget", "budget"):
+                    for key in ("budget", "nobudget"):
                         headers = {**sc.extra_headers, **gw.headers(key)}
                         run_wrk(gw.url(sc.path), sc.body, headers, 16, 1, self.tmp / "wrk", gw)
-                        r = run_wrk(gw.url(sc.path), sc.body, headers, c, self.seconds, self.tmp / "wrk", gw)
-                        r["ledger"] = variant
-                        self.record("orgate", "ledger", sc, c, r, key)
+                        for c in conns:
+                            r = run_wrk(gw.url(sc.path), sc.body, headers, c, self.seconds, self.tmp / "wrk", gw)
+                            r["ledger"] = variant
+                            self.record("orgate", "ledger", sc, c, r, key)
 
             try:
                 self.with_gateway(gw, lambda _g, b=body: b())  # type: ignore[misc]
@@ -244,7 +272,7 @@ class Suite:
     def soak(self, gw: Gateway) -> None:
         """Non-streaming load in chunks until soak_requests, sampling RSS after each chunk."""
         sc = next(s for s in scenarios() if s.name == "messages")
-        headers = gw.headers()
+        headers = gw.headers(DEFAULT_KEY)
         total_target = self.args.soak_requests
         chunk = 2.0 if self.quick else 10.0
         samples, total, t0 = [], 0, time.monotonic()
@@ -272,13 +300,16 @@ class Suite:
             self.note("profile skipped: py-spy not installed (pip install py-spy)")
             return
         prof = {}
-        for name, key in (("messages", "nobudget"), ("messages", "budget"), ("messages_stream", "nobudget"),
-                          ("chat_stream", "nobudget"), ("claude_code_150k", "nobudget")):
+        for name, key, conns in (("messages", "budget", 64), ("messages", "budget", 1), ("messages", "nobudget", 64),
+                                 ("messages_stream", "budget", 64), ("chat_stream", "budget", 64),
+                                 ("claude_code_150k", "budget", 64)):
             sc = next((s for s in self.scenarios if s.name == name), None)
             if sc is None:
                 continue
-            if key == "budget":
-                name = f"{name}-budget-key"
+            if key != DEFAULT_KEY:
+                name = f"{name}-{key}-key"
+            if conns != 64:
+                name = f"{name}-c{conns}"
             out = RESULTS / f"profile-{self.ts}-{name}.txt"
             raw = self.tmp / f"profile-{name}.raw"
             secs = 4 if self.quick else 15
@@ -288,13 +319,14 @@ class Suite:
                                     "--gil", "-o", str(raw), "--nonblocking"], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
             time.sleep(0.5)
-            r = run_wrk(gw.url(sc.path), sc.body, {**sc.extra_headers, **gw.headers(key)}, 64, secs, self.tmp / "wrk", gw)
+            r = run_wrk(gw.url(sc.path), sc.body, {**sc.extra_headers, **gw.headers(key)}, conns, secs, self.tmp / "wrk",
+                        gw)
             _, err = spy.communicate(timeout=secs + 60)
             if not raw.exists():
                 self.note(f"py-spy failed: {err[-500:]}")
                 return
             text = summarize_profile(raw.read_text())
-            out.write_text(f"# py-spy record --gil -r 250 -d {secs} on orgate under wrk -c64, scenario {name} "
+            out.write_text(f"# py-spy record --gil -r 250 -d {secs} on orgate under wrk -c{conns}, scenario {name} "
                            f"(key: {key}); {r.get('rps')} req/s under the profiler\n{text}")
             prof[name] = str(out.relative_to(BENCH.parent))
             self.log(f"profile written to {out}")

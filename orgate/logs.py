@@ -7,7 +7,7 @@ operator sets server.log_prompts: then the request body, cut to 64 KB, in a "pro
 
 from __future__ import annotations
 
-import queue
+import collections
 import sys
 import threading
 import time
@@ -15,29 +15,45 @@ from typing import Any
 
 import orjson
 
+BATCH_SECONDS = 0.05  # how long the writer lets lines gather after the first one of a batch
+
 
 class AccessLog:
-    """Lines go into a queue as bytes; one thread writes them. No logging.LogRecord per request: the
-    logging module's machinery cost more than the JSON line itself on the hot path."""
+    """Lines are appended as bytes; one thread writes them, in batches. No logging.LogRecord per request:
+    the logging module's machinery cost more than the JSON line itself on the hot path.
+
+    The thread is woken once per batch, not once per line: waking it for every line cost two context switches
+    and a GIL hand-off per request (about a tenth of a request's CPU at one client in the benchmark). A line
+    reaches the stream at most BATCH_SECONDS (plus the write) after its request ended."""
 
     def __init__(self, log_prompts: bool = False, stream: Any = None) -> None:
         self.log_prompts = log_prompts
         self._out = stream or sys.stderr.buffer
-        self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._wake = threading.Event()
+        self._armed = False  # the thread has been woken for the lines now gathering
+        self._closed = False
         self._thread = threading.Thread(target=self._drain, name="orgate-access-log", daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
         while True:
-            line = self._q.get()
-            if line is None:
-                return
-            try:
-                self._out.write(line)
-                if self._q.empty():
+            self._wake.wait()
+            if not self._closed:
+                time.sleep(BATCH_SECONDS)
+            self._wake.clear()
+            self._armed = False  # before taking the lines: a line appended after this re-arms the wake-up
+            lines = []
+            while self._lines:
+                lines.append(self._lines.popleft())
+            if lines:
+                try:
+                    self._out.write(b"".join(lines))
                     self._out.flush()
-            except (OSError, ValueError):
-                pass  # stderr closed: nothing to do about a log line
+                except (OSError, ValueError):
+                    pass  # stderr closed: nothing to do about a log line
+            if self._closed and not self._lines:
+                return
 
     def write(self, ex: Any, error: Any) -> None:
         u = ex.usage
@@ -56,8 +72,12 @@ class AccessLog:
         if self.log_prompts and getattr(ex, "prompt", None):
             # Only when the operator set server.log_prompts: the request body, cut to 64 KB.
             line["prompt"] = ex.prompt[:65536].decode("utf-8", "replace")
-        self._q.put(orjson.dumps({k: v for k, v in line.items() if v is not None}) + b"\n")
+        self._lines.append(orjson.dumps({k: v for k, v in line.items() if v is not None}) + b"\n")
+        if not self._armed:
+            self._armed = True
+            self._wake.set()
 
     def close(self) -> None:
-        self._q.put(None)
+        self._closed = True
+        self._wake.set()
         self._thread.join(5)

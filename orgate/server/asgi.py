@@ -16,6 +16,7 @@ import orjson
 
 from orgate.core.json_keys import DUPLICATE_KEYS, has_duplicate_keys
 from orgate.errors import InvalidRequest, RequestTooLarge
+from orgate.server.guard import unwatch_disconnect, watch_disconnect
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -145,11 +146,31 @@ class DisconnectWatcher:
         self._task.cancel()
 
 
+class _Gone:
+    """The disconnect callback of orgate's own server (server/guard.py): no task per request."""
+
+    __slots__ = ("task", "gone")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.gone = False
+
+    def __call__(self) -> None:
+        self.gone = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def stop(self) -> None:
+        pass
+
+
 async def watched(req: Request, work: Callable[[], Awaitable[None]]) -> bool:
     """Run `work` while watching for a client disconnect, which cancels it (closing any upstream request it
     holds). Returns True when the client left."""
     task = asyncio.current_task()
-    watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
+    watcher: _Gone | DisconnectWatcher = _Gone(task)
+    if not watch_disconnect(req.receive, watcher):  # another ASGI server: watch `receive` with a task
+        watcher = DisconnectWatcher(req.receive, lambda: task.cancel() if task else None)
     try:
         await work()
     except asyncio.CancelledError:
@@ -159,4 +180,5 @@ async def watched(req: Request, work: Callable[[], Awaitable[None]]) -> bool:
         return True
     finally:
         watcher.stop()
+        unwatch_disconnect(req.receive)
     return False
