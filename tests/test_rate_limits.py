@@ -42,7 +42,7 @@ def test_rpm_limit_is_retryable_429(gateway, fake):
 
 def test_concurrency_limit(gateway, fake):
     k = gateway.create_key("conc", max_concurrency=2)
-    fake.default = Reply(first_byte_delay=0.5)
+    fake.default = Reply(first_byte_delay=3)  # long enough that all five overlap even on a busy machine
     with cf.ThreadPoolExecutor(5) as pool:
         codes = sorted(r.status_code for r in pool.map(lambda _: _post(gateway.url, k), range(5)))
     assert codes.count(200) == 2 and codes.count(429) == 3

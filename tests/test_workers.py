@@ -151,14 +151,17 @@ def test_an_open_circuit_is_open_in_every_worker(gw: Gateway, fake_w: FakeAnthro
 
 
 def test_sigterm_drains_every_worker(fake_w: FakeAnthropic) -> None:
-    fake_w.default = Reply(blocks=[{"type": "text", "text": "slow " * 10}], event_delay=0.15)
+    # ~5 s per stream, so all eight are in flight together even on a busy machine
+    fake_w.default = Reply(blocks=[{"type": "text", "text": "slow " * 10}], event_delay=0.4)
     g = two_workers(fake_w)
     k = g.create_key("w-drain")
+    opened_before = fake_w.open_streams  # the session's fake counts every stream it ever opened
     with cf.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(post, g, k, "claude-sonnet-4.5", True) for _ in range(8)]
-        deadline = time.time() + 30
-        while fake_w.open_streams < 8 and time.time() < deadline:
+        deadline = time.time() + 60
+        while fake_w.open_streams - opened_before < 8 and time.time() < deadline:
             time.sleep(0.05)
+        assert fake_w.open_streams - opened_before == 8, "the eight streams never all started"
         assert g.proc is not None
         g.proc.send_signal(signal.SIGTERM)
         responses = [f.result() for f in futures]
