@@ -123,8 +123,24 @@ async def mapped_error(resp: http.HttpResponse, provider: str | None = None) -> 
     if not message:
         message = raw.decode("utf-8", "replace")[:500] or f"Bedrock returned HTTP {resp.status}"
     status, kind = exception_kind(name, resp.status)
+    detail = {"__type": name, "message": message}
+    if kind == "invalid_request_error":
+        message = overflow_worded(message)
     return UpstreamError(message, status=status, kind=kind, headers=headers, retry_after=retry_after_seconds(headers),
-                         provider=provider, detail={"__type": name, "message": message}, answered=True)
+                         provider=provider, detail=detail, answered=True)
+
+
+# Bedrock's own words for a prompt over the model's context window. Clients recover from an overflow by its
+# wording: Claude Code compacts on Anthropic's "prompt is too long", and the OpenAI surfaces turn that prefix
+# into `context_length_exceeded`. So the prefix is put in front; Bedrock's words stay after it.
+BEDROCK_OVERFLOW = ("input is too long for requested model",)
+
+
+def overflow_worded(message: str) -> str:
+    low = message.lower()
+    if low.startswith("prompt is too long") or not any(p in low for p in BEDROCK_OVERFLOW):
+        return message
+    return "prompt is too long: " + message
 
 
 class BedrockStream:

@@ -268,3 +268,16 @@ async def test_bedrock_headers_signed_others_dropped(fake: BedrockFake) -> None:
     assert rec.headers["x-amzn-bedrock-guardrailidentifier"] == "gr-123"
     assert "anthropic-dangerous-direct-browser-access" not in rec.headers
     assert "x-amzn-bedrock-guardrailidentifier" in rec.headers["Authorization"]
+
+
+@pytest.mark.asyncio
+async def test_bedrock_overflow_wording_reaches_clients_as_prompt_is_too_long(fake: BedrockFake) -> None:
+    """Bedrock says "Input is too long for requested model."; Claude Code compacts only on "prompt is too long"."""
+    fake.script.append(Reply(error="ValidationException", error_message="Input is too long for requested model."))
+    resp = await upstream(fake).messages(call(False))
+    assert resp.status == 400
+    assert json.loads(await resp.read())["error"] == {
+        "type": "invalid_request_error", "message": "prompt is too long: Input is too long for requested model."}
+    fake.script.append(Reply(error="ValidationException", error_message="messages: at least one message is required"))
+    resp = await upstream(fake).messages(call(False))
+    assert json.loads(await resp.read())["error"]["message"] == "messages: at least one message is required"
