@@ -41,6 +41,8 @@ SESSION_TTL_S = 12 * 3600
 FREE_FAILURES = 3
 MAX_DELAY_S = 300.0
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM = "application/x-www-form-urlencoded"
+FORM_LIMIT = 64 * 1024  # the admin API's own body limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +211,18 @@ async def authenticate(app: App, req: Request) -> Admin:
         raise AuthenticationFailed("Admin credential required: Authorization: Bearer <admin token>, or log in at /admin.")
     admin = Admin("session", sid, sessions(app).csrf_for(sid))
     if req.method in UNSAFE:
-        check_csrf(req, admin.csrf)
+        check_csrf(req, admin.csrf, await _form_csrf(req))
     return admin
+
+
+async def _form_csrf(req: Request) -> str | None:
+    """The `csrf_token` field of an urlencoded form body (what an HTML form can send), when no header is."""
+    if req.headers.get("x-csrf-token") or not req.headers.get("content-type", "").startswith(FORM):
+        return None
+    from urllib.parse import parse_qs
+
+    await req.read_body(FORM_LIMIT)  # read once: the handler gets the same body
+    return parse_qs(req.body.decode("utf-8", "replace")).get("csrf_token", [None])[0]
 
 
 async def _bearer(app: App, auth: str) -> Admin:
@@ -231,7 +243,7 @@ def check_csrf(req: Request, expected: str | None, form_value: str | None = None
         raise PermissionDenied("Cross-origin request refused.")
     sent = req.headers.get("x-csrf-token") or form_value
     if not same(sent, expected):
-        raise PermissionDenied("Missing or invalid CSRF token (x-csrf-token header).")
+        raise PermissionDenied("Missing or invalid CSRF token (x-csrf-token header or csrf_token form field).")
 
 
 def check_origin(req: Request) -> None:
@@ -253,7 +265,7 @@ async def _credential(req: Request) -> tuple[str, bool, dict[str, str]]:
 
     await req.read_body(16 * 1024)
     ctype = req.headers.get("content-type", "")
-    if ctype.startswith("application/x-www-form-urlencoded"):
+    if ctype.startswith(FORM):
         form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
         return form.get("password", ""), True, form
     body = req.json()

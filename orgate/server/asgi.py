@@ -24,7 +24,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "headers", "path", "method", "request_id", "_query", "body")
+    __slots__ = ("scope", "receive", "send", "headers", "path", "method", "request_id", "_query", "body", "_read")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         self.scope = scope
@@ -42,6 +42,7 @@ class Request:
         self.request_id = request_id
         self._query: dict[str, list[str]] | None = None
         self.body = b""
+        self._read = False
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -57,6 +58,11 @@ class Request:
         return v[0] if v else default
 
     async def read_body(self, limit: int) -> bytes:
+        """The body, read once (a second call, e.g. a handler after the admin check, gets the same bytes)."""
+        if self._read:
+            if len(self.body) > limit:
+                raise RequestTooLarge(f"Request body is larger than the {limit}-byte limit.")
+            return self.body
         declared = self.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(f"Request body is larger than the {limit}-byte limit.")
@@ -75,6 +81,7 @@ class Request:
             if not msg.get("more_body"):
                 break
         self.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._read = True
         return self.body
 
     def json(self) -> Any:
