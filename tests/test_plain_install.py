@@ -23,6 +23,7 @@ import openai
 import pytest
 import yaml
 
+from tests.clients.helpers import sdk_turn
 from tests.fakes import anthropic_fake as af
 from tests.gateway import Gateway, free_port
 from tests.paths import REPO
@@ -76,6 +77,9 @@ def gw(plain_venv: Path, clouds: Clouds, fake_session: af.FakeAnthropic) -> Iter
     for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):  # nothing of this checkout's environment leaks in
         gw.env.pop(var, None)
     models = {f"via-{p}": {"deployments": [deployment(p)], "price": SONNET_PRICE} for p in CLAUDE}
+    # Bedrock's Messages API (/anthropic/v1/messages, Claude Opus 4.7 and later) on the same Bedrock provider
+    models["via-bedrock-messages"] = {"deployments": [{"provider": "bedrock", "model": "us.anthropic.claude-opus-5-5"}],
+                                      "price": SONNET_PRICE}
     for t in OPENAI_TYPES:
         models[f"via-{t}"] = {"deployments": [{"provider": t, "model": "llama3.1:8b"}],
                               "price": {"input": "0.5", "output": "1.5"}}
@@ -109,18 +113,24 @@ def test_claude_provider(gw: Gateway, clouds: Clouds, provider: str, stream: boo
     key = gw.create_key(f"plain-{provider}-{stream}")
     clouds.push(provider, Spec(text=f"Hello via {provider}."))
     client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
-    kwargs = {"model": f"via-{provider}", "max_tokens": 64, "messages": MSG}
-    if stream:
-        with client.messages.stream(**kwargs) as s:
-            text = "".join(s.text_stream)
-            final = s.get_final_message()
-    else:
-        final = client.messages.create(**kwargs)
-        text = final.content[0].text
+    text, final = sdk_turn(client, stream, model=f"via-{provider}", max_tokens=64, messages=MSG)
     assert text == f"Hello via {provider}." and final.usage.output_tokens == 7
     assert clouds.count(provider) >= 1, gw.logs()[-2000:]
     (row,) = gw.ledger(1, key_id=key_id(gw, f"plain-{provider}-{stream}"))
     assert row["provider"] == provider and row["status"] == 200 and row["cost_micros"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["non-streamed", "streamed"])
+def test_bedrock_messages_api(gw: Gateway, clouds: Clouds, stream: bool) -> None:
+    key = gw.create_key(f"plain-bedrock-messages-{stream}")
+    clouds.push("bedrock", Spec(text="Hello via the Messages API."))
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    text, final = sdk_turn(client, stream, model="via-bedrock-messages", max_tokens=64, messages=MSG)
+    assert text == "Hello via the Messages API." and final.usage.output_tokens == 7
+    rec = clouds.bedrock.requests[-1]
+    assert rec.raw_path == "/anthropic/v1/messages" and rec.json["model"] == "us.anthropic.claude-opus-5-5"
+    (row,) = gw.ledger(1, key_id=key_id(gw, f"plain-bedrock-messages-{stream}"))
+    assert row["provider"] == "bedrock" and row["status"] == 200 and row["cost_micros"] > 0
 
 
 @pytest.mark.parametrize("ptype", OPENAI_TYPES)

@@ -258,7 +258,7 @@ class BedrockUpstream:
         self.first_byte_timeout = t.get("first_byte", routing.first_byte_timeout)
         self.idle_timeout = t.get("idle", routing.idle_timeout)
         # Models from Claude Opus 4.7 on: the Anthropic Messages API (upstreams/bedrock_messages.py).
-        self.messages_api = MessagesApi(provider, self.region, self.base_url, self.auth, self.betas, model_apis)
+        self.messages_api = MessagesApi(name, provider, self.region, self.base_url, self.auth, self.betas, model_apis)
 
     def url(self, model: str, action: str) -> str:
         # boto3 encodes the label fully (`:` -> %3A, `/` in ARNs -> %2F); SigV4 then encodes the path again.

@@ -15,7 +15,8 @@ docs.aws.amazon.com/bedrock/latest/userguide/inference-messages-api.html):
   `bedrock-mantle` (anthropic-sdk-python lib/bedrock/_mantle.py: DEFAULT_SERVICE_NAME) or a Bedrock API key.
 The request is the first-party one: `model` (the Bedrock id, as configured) and `stream` in the body,
 `anthropic-version` and `anthropic-beta` as headers. The client's bytes go out with only the model spliced in
-unless a beta Bedrock does not take forces a body edit (upstreams/betas.py, the Bedrock table). An API key
+unless a beta Bedrock does not take forces a body edit (upstreams/betas.py, the Bedrock table) or
+`metadata.user_id` is outside Bedrock's request-metadata pattern (then its SHA-256 hex goes instead). An API key
 goes as `Authorization: Bearer` (what the SDK's Mantle client sends). A 2xx stream is relayed byte for byte;
 errors, Anthropic-shaped or AWS-shaped (`{"message"}` + `x-amzn-errortype`), become Anthropic errors.
 
@@ -27,6 +28,7 @@ whichever host serves its messages.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -51,6 +53,10 @@ COUNT_PATH = "/anthropic/v1/messages/count_tokens"
 _VERSIONED = re.compile(r"-\d{8}|-v\d+(?::\d+)?$")
 _CLAUDE = re.compile(r"^anthropic\.claude-[a-z]+-(\d+)(?:-(\d+))?")
 FIRST_MESSAGES_VERSION = (4, 7)  # Claude Opus 4.7: the first model on the Messages-API endpoint
+# What Bedrock takes as a request-metadata value (its Converse `requestMetadata` constraint, quoted in
+# agentgateway/agentgateway#1739; a third-party run reports runtime's /anthropic route refusing Claude Code's
+# JSON-string `metadata.user_id` with the same "violates the regular expression" error).
+USER_ID_PATTERN = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}")
 
 
 def base_model_id(model: str) -> str:
@@ -81,15 +87,17 @@ def messages_api_by_id(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) >= FIRST_MESSAGES_VERSION
 
 
-def _failed(status: int, kind: str, message: str, headers: Mapping[str, str]) -> UpstreamError:
-    return UpstreamError(message, status=status, kind=kind, headers=aws_headers(dict(headers)), answered=True)
+def _failed(status: int, kind: str, message: str, headers: Mapping[str, str], provider: str) -> UpstreamError:
+    return UpstreamError(message, status=status, kind=kind, headers=aws_headers(dict(headers)), provider=provider,
+                         answered=True)
 
 
 class MessagesApi:
     """The Messages-API side of a Bedrock provider."""
 
-    def __init__(self, provider: Provider, region: str, runtime_url: str, runtime_auth: AwsAuth, betas: BetaPolicy,
-                 model_apis: Mapping[str, str] | None = None) -> None:
+    def __init__(self, name: str, provider: Provider, region: str, runtime_url: str, runtime_auth: AwsAuth,
+                 betas: BetaPolicy, model_apis: Mapping[str, str] | None = None) -> None:
+        self.name = name
         self.mode = provider.api
         self.model_apis = dict(model_apis or {})
         self.mantle_url = (provider.mantle_base_url or f"https://bedrock-mantle.{region}.api.aws").rstrip("/")
@@ -123,12 +131,25 @@ class MessagesApi:
         """The body bytes and the betas to send: the client's bytes with the model spliced in unless a beta
         Bedrock does not take means a body field goes too."""
         asked = split(call.anthropic_beta)
-        if all(self.betas.renamed.get(b, b) in self.betas.accepted for b in asked):
+        user_id = self._unfit_user_id(call)
+        if user_id is None and all(self.betas.renamed.get(b, b) in self.betas.accepted for b in asked):
             kept, _ = self.betas.bridge(asked, {}, counting)
             return with_model(call.json, call.raw_body, call.client_model, model), kept
         kept, body = self.betas.bridge(asked, call.json(), counting)
         body = {**body, "model": model}
+        if user_id is not None:
+            body["metadata"] = {**body["metadata"], "user_id": hashlib.sha256(user_id.encode()).hexdigest()}
         return orjson.dumps(body), kept
+
+    @staticmethod
+    def _unfit_user_id(call: UpstreamCall) -> str | None:
+        """`metadata.user_id` when Bedrock's request-metadata pattern would refuse it (Claude Code sends a JSON
+        string); it goes as its SHA-256 hex: still opaque and stable per user. Read only when the bytes hold one."""
+        if call.raw_body is not None and b'"user_id"' not in call.raw_body:
+            return None
+        meta = call.json().get("metadata")
+        uid = meta.get("user_id") if isinstance(meta, dict) else None
+        return uid if isinstance(uid, str) and not USER_ID_PATTERN.fullmatch(uid) else None
 
     @staticmethod
     def _headers(call: UpstreamCall, betas: list[str]) -> dict[str, str]:
@@ -164,13 +185,13 @@ class MessagesApi:
 
     async def _answer(self, resp: http.HttpResponse, stream: bool) -> UpstreamResponse:
         if resp.status >= 300:
-            raise await mapped_error(resp)
+            raise await mapped_error(resp, self.name)
         ctype = resp.headers.get("content-type", "")
         if stream and ctype.startswith("text/event-stream"):
             return RelayedResponse(resp, {**aws_headers(resp.headers), "content-type": ctype})
         if "amazon.eventstream" in ctype:  # InvokeModel's framing: this route documents SSE
             await resp.aclose()
-            raise _failed(502, "api_error", "Bedrock answered the Messages API in AWS event-stream framing", resp.headers)
+            raise _failed(502, "api_error", "Bedrock answered the Messages API in AWS event-stream framing", resp.headers, self.name)
         raw = await resp.read()
         obj = _loads(raw)
         output = obj.get("Output")
@@ -178,9 +199,9 @@ class MessagesApi:
             output.get("__type") if isinstance(output, dict) else None)
         if name or (obj.get("type") == "error" and isinstance(obj.get("error"), dict)):
             # An error under a 2xx (AWS answers an unknown operation this way): never relayed as a success.
-            raise await mapped_error(_Buffered(404 if "UnknownOperation" in str(name) else 502, resp.headers, raw))  # type: ignore[arg-type]
+            raise await mapped_error(_Buffered(404 if "UnknownOperation" in str(name) else 502, resp.headers, raw), self.name)  # type: ignore[arg-type]
         if stream:
-            raise _failed(502, "api_error", f"Bedrock answered a stream with {ctype or 'no content type'}", resp.headers)
+            raise _failed(502, "api_error", f"Bedrock answered a stream with {ctype or 'no content type'}", resp.headers, self.name)
         return BufferedResponse(resp.status, {**aws_headers(resp.headers), "content-type": "application/json"}, raw)
 
 

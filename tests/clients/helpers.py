@@ -93,3 +93,13 @@ def tool_then_text(tool: str, args: dict[str, Any], final: str, *, thinking: dic
         return text(final, **kw)
 
     return script
+
+
+def sdk_turn(client: Any, stream: bool, **kwargs: Any) -> tuple[str, Any]:
+    """One Messages call with the official anthropic SDK, streamed or not: (text, final Message)."""
+    if stream:
+        with client.messages.stream(**kwargs) as s:
+            text = "".join(s.text_stream)
+            return text, s.get_final_message()
+    final = client.messages.create(**kwargs)
+    return final.content[0].text, final

@@ -267,6 +267,9 @@ _AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+
 _PATH = re.compile(r"^/model/([^/]+)/(invoke|invoke-with-response-stream|count-tokens)$")
 MESSAGES_PATHS = {"/anthropic/v1/messages": "messages", "/anthropic/v1/messages/count_tokens": "count_tokens"}
 _BEDROCK_ID = re.compile(r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?anthropic\.claude-[a-z0-9.:-]+$|^arn:aws[a-z-]*:bedrock:")
+# Bedrock's request-metadata value pattern (its Converse constraint); a third-party run reports the /anthropic
+# route refusing Claude Code's JSON-string `metadata.user_id` with this error (not in AWS's Messages page).
+_METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}")
 # An AWS exception name's Anthropic error type, for the Anthropic-shaped answers of the Messages API.
 ANTHROPIC_KIND = {"ValidationException": "invalid_request_error", "AccessDeniedException": "permission_error",
                   "ResourceNotFoundException": "not_found_error", "ThrottlingException": "rate_limit_error",
@@ -434,6 +437,10 @@ class BedrockFake(ScriptedServer):
             return f"model: {model!r} is not a Bedrock model identifier"
         if not isinstance(body.get("messages"), list) or (not counting and not isinstance(body.get("max_tokens"), int)):
             return "max_tokens / messages: Field required"
+        meta = body.get("metadata")
+        uid = meta.get("user_id") if isinstance(meta, dict) else None
+        if isinstance(uid, str) and not _METADATA_VALUE.fullmatch(uid):
+            return "Request metadata contains a value that violates the regular expression"
         betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
         if unsupported_betas(betas, self.accepted_betas):
             return f"Unexpected value(s) `{','.join(unsupported_betas(betas, self.accepted_betas))}` for the `anthropic-beta` header"

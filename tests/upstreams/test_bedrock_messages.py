@@ -3,6 +3,7 @@ signatures recomputed by botocore for the host's service (`bedrock` on runtime, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest_asyncio
 
 from orgate.config import Provider, RoutingSettings
 from orgate.core.target import Target
+from orgate.errors import UpstreamError
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.bedrock import BedrockUpstream
@@ -231,3 +233,28 @@ async def test_an_error_under_200_is_not_a_success(fakes, monkeypatch) -> None:
     monkeypatch.setattr(http, "post", coral_200)
     resp = await up.messages(call(False))
     assert resp.status == 404 and json.loads(await resp.read())["error"]["type"] == "not_found_error"
+
+
+@pytest.mark.asyncio
+async def test_the_raised_error_names_the_provider(fakes) -> None:
+    runtime, mantle = fakes
+    runtime.script.append(Reply(anthropic_error="overloaded_error", error_message="Overloaded"))
+    up = upstream(runtime, mantle)._inner
+    with pytest.raises(UpstreamError) as e:
+        await up.messages(call(False))
+    assert (e.value.status, e.value.kind, e.value.provider, e.value.answered) == (529, "overloaded_error", "aws", True)
+
+
+@pytest.mark.asyncio
+async def test_a_json_user_id_goes_as_its_hash(fakes) -> None:
+    runtime, mantle = fakes
+    uid = '{"device_id":"2e53f9","account_uuid":"","session_id":"6b8a9e2e-692c"}'
+    up = upstream(runtime, mantle)
+    resp = await up.messages(call(False, body={**BODY, "metadata": {"user_id": uid}}))
+    assert resp.status == 200, await resp.read()
+    assert runtime.requests[-1].json["metadata"] == {"user_id": hashlib.sha256(uid.encode()).hexdigest()}
+    fine = {**BODY, "metadata": {"user_id": "user_abc_session_42"}}
+    c = call(False, body=fine)
+    resp = await up.messages(c)
+    assert resp.status == 200, await resp.read()
+    assert runtime.requests[-1].body == c.raw_body.replace(b'"claude-opus-5-5"', f'"{OPUS}"'.encode())
