@@ -43,7 +43,7 @@ async def key_first(app: App, req: Request) -> bool:
         if err.status == 500:
             app.log.exception("key check failed", extra={"request_id": req.request_id})
     headers = error_headers(err, req.request_id)
-    if req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers:
+    if body_pending(req):
         headers["connection"] = "close"
     await respond(req.send, err.status, error_body(req, err), headers)
     # Refused before the surface ran: the access line still carries this request id (operators grep for it).
@@ -51,6 +51,11 @@ async def key_first(app: App, req: Request) -> bool:
     if app.metrics is not None:  # counted like any request: no model, no provider
         app.metrics.request(surface_of(req.path), "", "", err.status, 0.0, None)
     return False
+
+
+def body_pending(req: Request) -> bool:
+    """A body is on its way: a request answered without reading it must close the connection (never drain)."""
+    return req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers
 
 
 def endpoint_of(path: str) -> str:

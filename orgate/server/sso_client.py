@@ -16,6 +16,7 @@ from orgate.governance.keys import now_ms
 from orgate.keyauth import extract_key
 from orgate.server import admin_session
 from orgate.server.asgi import ClientGone, Request, respond
+from orgate.server.preauth import body_pending
 from orgate.server.render import anthropic_error, error_headers
 from orgate.server.web_pages import send_error, send_json
 from orgate.sso import managed, telemetry
@@ -66,18 +67,25 @@ async def managed_settings(app: App, req: Request) -> None:
 
 async def otlp(app: App, req: Request) -> None:
     """Never fails the exporter: a bad or unauthenticated export is dropped and answered 200 all the same
-    (an OTLP error status makes the client's exporter log an error on every flush)."""
+    (an OTLP error status makes the client's exporter log an error on every flush). The token is checked
+    before the body is read (server/preauth.py): an unknown sender's export is never read, and the
+    connection closes instead of draining it."""
     ctype = req.headers.get("content-type", "application/x-protobuf").lower()
     signal = telemetry.SIGNALS[req.path]
+    body, answer_type = telemetry.empty_answer(ctype)
+    try:
+        _, user = await _person(app, req)
+    except Exception as e:  # noqa: BLE001 -- telemetry must never fail the client
+        log.info("telemetry dropped: %s", type(e).__name__)
+        await respond(req.send, 200, body, {"connection": "close"} if body_pending(req) else {}, answer_type)
+        return
     try:
         raw = await req.read_body(MAX_TELEMETRY)
     except ClientGone:
         return
     except GatewayError:
         raw = b""
-    body, answer_type = telemetry.empty_answer(ctype)
     try:
-        _, user = await _person(app, req)
         data = telemetry.inflate(raw, req.headers.get("content-encoding"))
         await app.sso.record_telemetry(user, signal, data, ctype)
         _forward(app, req.path, raw, req.headers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.sso.helpers import Browser, DeviceLogin
+from tests.sso.helpers import Browser, DeviceLogin, bearer, login
 
 
 def _tokens(gw) -> int:
@@ -123,3 +123,28 @@ def test_token_endpoint_wants_a_form(sso_gw, idp, started):
     r = d.client.post(d.meta["token_endpoint"], json={"grant_type": "refresh_token", "refresh_token": "x"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
     assert d.token_request(grant_type="password").json()["error"] == "unsupported_grant_type"
+
+
+def test_telemetry_credential_checked_before_the_body_is_read(sso_gw, idp):
+    """Issue 11 finding 5 on the OTLP intake: without a valid gateway token a declared 8 MB export is never
+    read; the answer (200, as always for telemetry: it is dropped) comes at once and the connection closes."""
+    import socket
+
+    for auth in (b"", b"authorization: Bearer not-a-token\r\n"):
+        s = socket.create_connection(("127.0.0.1", sso_gw.port), timeout=10)
+        s.sendall(b"POST /v1/metrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n" + auth +
+                  b"content-length: 8000000\r\n\r\n")
+        s.settimeout(5)
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            raise AssertionError(f"still open after 5 s, answered {answer[:200]!r}") from None
+        finally:
+            s.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer.lower(), answer[:300]
+    token = login(sso_gw)["access_token"]  # a signed-in exporter's telemetry is still read and accepted
+    r = httpx.post(sso_gw.url + "/v1/logs", headers=bearer(token, **{"content-type": "application/json"}),
+                   content=b'{"resourceLogs": []}')
+    assert r.status_code == 200 and r.json() == {}
