@@ -12,7 +12,7 @@ import redis
 
 from tests import pg
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.gateway import Gateway
+from tests.gateway import ADMIN_TOKEN, Gateway
 
 BODY = {"model": "claude-sonnet-4.5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 BOUND_S = 30  # statement 10 s + pool 5 s + connect 5 s, with room for a loaded machine
@@ -88,3 +88,20 @@ def test_database_outage_is_a_retryable_503(pg_behind_proxy, fake, mode):
     finally:
         proxy.set_mode("pass")
     assert _post(g, g.create_key(f"db-after-{mode}")).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("export", ["ledger.csv", "usage.csv?group=key"])
+def test_csv_export_during_a_database_outage_is_an_error_not_a_cut_200(pg_behind_proxy, export):
+    """Finding 10: the export's first query fails: a retryable 503 in the admin dialect, not a 200 cut short."""
+    g, proxy, _ = pg_behind_proxy
+    proxy.set_mode("refuse")
+    try:
+        r = httpx.get(f"{g.url}/admin/api/{export}", headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+                      timeout=BOUND_S)
+    finally:
+        proxy.set_mode("pass")
+    _is_retryable_outage(r)
+    assert r.json()["type"] == "error"
+    ok = httpx.get(f"{g.url}/admin/api/{export}", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=BOUND_S)
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/csv")
