@@ -250,7 +250,8 @@ class BedrockUpstream:
 
         self.name = name
         self.region = provider.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.base_url = (provider.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
+        # AWS writes the Messages API's base URL with `/anthropic`; InvokeModel's paths hang off the host.
+        self.base_url = (provider.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/").removesuffix("/anthropic")
         self.auth = AwsAuth(provider, self.region)
         self.betas = BetaPolicy.for_provider("bedrock", provider.betas_add, provider.betas_remove)
         t = provider.timeouts

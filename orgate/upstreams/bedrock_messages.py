@@ -65,18 +65,19 @@ def base_model_id(model: str) -> str:
 
 
 def catalog_apis(settings: Settings) -> dict[str, str]:
-    """Base Bedrock id -> `messages` | `invoke`, from the models whose catalog entry says."""
-    out: dict[str, str] = {}
+    """Base Bedrock id -> `messages` | `invoke`, from the models whose catalog entry says: an entry's Bedrock
+    deployments over any entry's `provider_ids.bedrock` (a deployment is the operator's own choice)."""
+    named: dict[str, str] = {}
+    deployed: dict[str, str] = {}
     for entry in settings.models.values():
         if entry.bedrock_api is None:
             continue
-        ids = [entry.provider_ids.get("bedrock")]
-        ids += [d.model for d in entry.deployments
-                if d.provider in settings.providers and settings.providers[d.provider].type == "bedrock"]
-        for i in ids:
-            if i:
-                out.setdefault(base_model_id(i), entry.bedrock_api)
-    return out
+        if entry.provider_ids.get("bedrock"):
+            named.setdefault(base_model_id(entry.provider_ids["bedrock"]), entry.bedrock_api)
+        for d in entry.deployments:
+            if d.provider in settings.providers and settings.providers[d.provider].type == "bedrock":
+                deployed.setdefault(base_model_id(d.model), entry.bedrock_api)
+    return {**named, **deployed}
 
 
 def messages_api_by_id(model: str) -> bool:

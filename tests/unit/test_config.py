@@ -43,3 +43,21 @@ def test_unknown_field_is_named(tmp_path):
     p = _write(tmp_path, "server: {prot: 1}\n")
     with pytest.raises(ConfigError, match="prot"):
         load_settings(p, env={})
+
+
+def test_bedrock_api_options_are_checked(tmp_path):
+    p = _write(tmp_path, """
+providers:
+  aws: {type: bedrock, bearer_token: k, api: converse, messages_endpoint: moon}
+models:
+  claude-opus-5.5: {bedrock_api: both}
+""")
+    with pytest.raises(ConfigError) as e:
+        load_settings(p, env={})
+    msg = str(e.value)
+    assert "providers.aws.api" in msg and "providers.aws.messages_endpoint" in msg
+    assert "models.claude-opus-5.5.bedrock_api" in msg
+    s = load_settings(None, env={})
+    apis = {m: e.bedrock_api for m, e in s.models.items()}
+    assert apis["claude-opus-5.5"] == "messages" and apis["claude-opus-4.7"] == "messages"
+    assert apis["claude-opus-4.6"] == "invoke" and apis["claude-haiku-4.5"] == "invoke"

@@ -12,13 +12,14 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from orgate.config import Provider, RoutingSettings
+from orgate.config import Provider, RoutingSettings, load_settings
 from orgate.core.target import Target
 from orgate.errors import UpstreamError
 from orgate.upstreams import http
 from orgate.upstreams.base import UpstreamCall
 from orgate.upstreams.bedrock import BedrockUpstream
 from orgate.upstreams.bedrock_messages import base_model_id, messages_api_by_id
+from orgate.upstreams.registry import build_upstreams
 from tests.fakes.bedrock_fake import BedrockFake, Reply, message_events, text_message, thinking_message
 from tests.upstreams import answered
 
@@ -126,6 +127,11 @@ async def test_a_mantle_base_url_selects_mantle(fakes) -> None:
     api = BedrockUpstream("r", p, RoutingSettings()).messages_api
     assert api.endpoint == "runtime" and api.runtime_url == "https://bedrock-runtime.eu-west-1.amazonaws.com"
     assert api.mantle_url == "https://bedrock-mantle.eu-west-1.api.aws"
+    # AWS's own spelling of the Messages API base URL: InvokeModel's paths still hang off the host
+    p = Provider(type="bedrock", region="eu-west-1", base_url="https://bedrock-runtime.eu-west-1.amazonaws.com/anthropic", bearer_token="k")
+    up = BedrockUpstream("r", p, RoutingSettings())
+    assert up.messages_api.endpoint == "runtime" and up.messages_api.runtime_url == "https://bedrock-runtime.eu-west-1.amazonaws.com"
+    assert up.url("anthropic.claude-opus-4-6-v1", "invoke") == "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-opus-4-6-v1/invoke"
 
 
 @pytest.mark.asyncio
@@ -258,3 +264,19 @@ async def test_a_json_user_id_goes_as_its_hash(fakes) -> None:
     resp = await up.messages(c)
     assert resp.status == 200, await resp.read()
     assert runtime.requests[-1].body == c.raw_body.replace(b'"claude-opus-5-5"', f'"{OPUS}"'.encode())
+
+
+def test_the_catalog_field_reaches_the_adapter(tmp_path) -> None:
+    cfg = tmp_path / "orgate.yaml"
+    cfg.write_text("""
+providers:
+  aws: {type: bedrock, region: us-east-1, bearer_token: k}
+models:
+  claude-opus-4.7: {bedrock_api: invoke}
+  mine: {deployments: [{provider: aws, model: eu.anthropic.claude-sonnet-4-6}], bedrock_api: messages,
+         price: {input: 3, output: 15}}
+""")
+    api = build_upstreams(load_settings(cfg, env={}))["aws"].inner.messages_api
+    assert not api.serves("us.anthropic.claude-opus-4-7")  # the operator's catalog says invoke
+    assert api.serves("eu.anthropic.claude-sonnet-4-6")  # a deployment of a model marked messages
+    assert api.serves("global.anthropic.claude-opus-5-5") and not api.serves("anthropic.claude-opus-4-6-v1")
