@@ -129,12 +129,23 @@ def test_anthropic_sdk(gw: Gateway, fakes: Fakes, model: str, provider: str, fak
     _metered(_row(gw, name), provider)
 
 
+def _openai(gw: Gateway, fakes: Fakes, name: str, text: str) -> openai.OpenAI:
+    """An openai SDK client on its own key, with the runtime fake's next answer scripted."""
+    fakes.reply(fakes.runtime, text)
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.create_key(name), max_retries=0)
+
+
+def _served_on_runtime(gw: Gateway, fakes: Fakes, name: str) -> Any:
+    """The request the runtime fake got on the Messages API for opus-runtime; its ledger row is exact."""
+    rec = fakes.runtime.requests[-1]
+    assert rec.raw_path == "/anthropic/v1/messages" and rec.json["model"] == "us.anthropic.claude-opus-5-5"
+    _metered(_row(gw, name), "aws")
+    return rec
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 def test_openai_sdk_chat(gw: Gateway, fakes: Fakes, stream: bool) -> None:
-    name = f"chat-{stream}"
-    key = gw.create_key(name)
-    fakes.reply(fakes.runtime, "Hello from chat.")
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    client = _openai(gw, fakes, f"chat-{stream}", "Hello from chat.")
     if stream:
         chunks = list(client.chat.completions.create(model="opus-runtime", messages=MSG, stream=True,
                                                      stream_options={"include_usage": True}))
@@ -145,10 +156,8 @@ def test_openai_sdk_chat(gw: Gateway, fakes: Fakes, stream: bool) -> None:
         text, usage = r.choices[0].message.content, r.usage
     assert text == "Hello from chat."
     assert usage.completion_tokens == 50 and usage.prompt_tokens == 100 + 1000 + 300
-    rec = fakes.runtime.requests[-1]
-    assert rec.raw_path == "/anthropic/v1/messages" and rec.json["model"] == "us.anthropic.claude-opus-5-5"
+    rec = _served_on_runtime(gw, fakes, f"chat-{stream}")
     assert bool(rec.json.get("stream")) is stream and "anthropic_version" not in rec.json
-    _metered(_row(gw, name), "aws")
 
 
 def test_claude_code_default_model_by_its_catalog_id(gw: Gateway, fakes: Fakes) -> None:
@@ -230,3 +239,15 @@ def test_claude_codes_captured_request(gw: Gateway, fakes: Fakes) -> None:
     assert rec.json["metadata"] == {"user_id": hashlib.sha256(uid.encode()).hexdigest()}
     assert rec.json["messages"] == captured["body"]["messages"] and rec.json["tools"] == captured["body"]["tools"]
     _metered(_row(gw, "claude-code"), "aws")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_openai_sdk_responses(gw: Gateway, fakes: Fakes, stream: bool) -> None:
+    client = _openai(gw, fakes, f"responses-{stream}", "Hello from responses.")
+    if stream:
+        events = list(client.responses.create(model="opus-runtime", input="Hi", stream=True))
+        final = [e.response for e in events if e.type == "response.completed"][0]
+    else:
+        final = client.responses.create(model="opus-runtime", input="Hi")
+    assert final.output_text == "Hello from responses." and final.usage.output_tokens == 50
+    _served_on_runtime(gw, fakes, f"responses-{stream}")
