@@ -166,8 +166,10 @@ class Clouds:
     def providers(self, **overrides: Any) -> dict[str, Any]:
         quick = {"first_byte": 1.0, "idle": 1.0}
         return {
-            "bedrock": {"type": "bedrock", "base_url": self.bedrock.url, "region": "us-east-1",
-                        "aws_access_key_id": AKID, "aws_secret_access_key": SECRET, "timeouts": quick},
+            # mantle_base_url: a Messages-API model's token count stays on the fake, never real AWS
+            "bedrock": {"type": "bedrock", "base_url": self.bedrock.url, "mantle_base_url": self.bedrock.url,
+                        "region": "us-east-1", "aws_access_key_id": AKID, "aws_secret_access_key": SECRET,
+                        "timeouts": quick},
             "vertex": {"type": "vertex", "base_url": self.vertex.api_base, "region": "us-east5",
                        "project_id": "fake-project", "credentials_file": str(self.sa_path),
                        "token_url": self.vertex.token_url, "timeouts": quick},
