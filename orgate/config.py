@@ -153,9 +153,10 @@ class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class BudgetSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    # A reservation whose instance stops renewing it (crash) is released this long after its last renewal.
-    reservation_ttl_seconds: float = 300.0
-    sweep_interval_seconds: float = 15.0
+    # A reservation whose instance stops renewing it (crash, SIGKILL) is released this long after its last
+    # renewal (renewed every third of it) by any instance's sweeper (store/writer.py).
+    reservation_ttl_seconds: float = 30.0
+    sweep_interval_seconds: float = 5.0
     # An instance gives an idle budget lease back after this long (see governance/leases.py).
     lease_hold_seconds: float = 2.0
     # Near the limit (governance/admission.py): bound with the provider's token count before refusing, and

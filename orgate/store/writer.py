@@ -4,6 +4,13 @@
 batch fills) in one transaction, renews this instance's in-flight reservations, and sweeps expired ones.
 A failed flush keeps its rows for the next try; shutdown flushes whatever is left.
 
+What SIGKILL (or a crash) costs, since nothing in memory survives it: the rows and settlements recorded
+since the last flush (at most `flush_interval_seconds`, 0.5 s, plus a flush in flight), and this instance's
+budget leases stay reserved until they expire, `reservation_ttl_seconds` (30 s) after their last renewal;
+any instance's sweeper (every `sweep_interval_seconds`, 5 s) then gives them back. A sweeper sweeps only
+once its own database access has worked for a whole TTL: after an outage of the shared database every live
+instance has renewed its leases before anyone may take them for expired.
+
 Rows are fitted to their columns as they are queued (store/row_bounds.py). Should the database still refuse
 a batch while it is reachable, the settlements land on their own and the rows are halved until the refused
 ones stand alone: each is recorded in ledger_rejects with its error and logged at ERROR, every other row lands.
@@ -37,7 +44,8 @@ class LedgerWriter:
         self.interval = settings.ledger.flush_interval_seconds
         self.sweep_every_s = settings.budgets.sweep_interval_seconds
         # Renew well within the TTL so a live instance's long streams never lose their reservation.
-        self.renew_every_s = min(60.0, settings.budgets.reservation_ttl_seconds / 3)
+        self.ttl_s = settings.budgets.reservation_ttl_seconds
+        self.renew_every_s = min(60.0, self.ttl_s / 3)
         self._rows: list[dict[str, Any]] = []
         self._releases: list[Release] = []
         self._returned: list[tuple[Ref, str]] = []
@@ -61,34 +69,38 @@ class LedgerWriter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_renew = loop.time() + self.renew_every_s
-        next_sweep = loop.time()
+        next_renew = next_sweep = loop.time()
+        healthy_since = loop.time()  # a new instance may have started inside an outage: it waits a TTL too
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            if not await self.flush():
+                healthy_since = None
             now = loop.time()
             try:
-                if now >= next_renew:
+                if now >= next_renew or healthy_since is None:
                     next_renew = now + self.renew_every_s
                     await self.repo.renew()
-                if now >= next_sweep:
+                    healthy_since = now if healthy_since is None else healthy_since
+                if now >= next_sweep and healthy_since is not None and now - healthy_since >= self.ttl_s:
                     next_sweep = now + self.sweep_every_s
                     n = await self.repo.sweep_expired()
                     if n:
                         log.warning("released %d expired budget reservations", n)
             except Exception:  # the database may be briefly unavailable; retry next round
+                healthy_since = None
                 log.exception("reservation maintenance failed")
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Write what is queued; False when the database could not take it (kept for the next try)."""
         async with self._flush_lock:
             if self.leases is not None:
                 self._returned.extend(self.leases.idle())
             if not self._rows and not self._releases and not self._returned:
-                return
+                return True
             rows, self._rows = self._rows, []
             releases, self._releases = self._releases, []
             returned, self._returned = self._returned, []
@@ -100,6 +112,7 @@ class LedgerWriter:
                 spent = {r.ref for r in releases if r.cost}  # (level, id): keys, users and teams
                 if spent:
                     self.on_settled(spent)
+            return ok
 
     async def _land(self, rows: list[dict[str, Any]], releases: list[Release], returned: list[Any]) -> bool:
         """One flush; False when everything was kept for the next try."""
