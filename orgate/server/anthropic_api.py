@@ -15,15 +15,16 @@ from orgate.core.target import Target
 from orgate.dialects.anthropic.request import MAX_TOKENS, decode_top
 from orgate.dialects.anthropic.sse import MalformedEvent, UsageTee, error_event
 from orgate.dialects.anthropic.usage import merge_usage
-from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamUnavailable
+from orgate.errors import GatewayError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
-from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream, watched
+from orgate.pipeline.flow import Budget
+from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream
 from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
 from orgate.server.render import answer_headers, anthropic_error, error_headers
-from orgate.store.outage import unavailable
 from orgate.upstreams.base import UpstreamCall, relayed
 
 if TYPE_CHECKING:
+    from orgate.pipeline import Opened
     from orgate.server.app import App
 
 # Fields of the router's docs that steer the gateway and must not reach the provider.
@@ -79,74 +80,111 @@ def affinity_of(headers: dict[str, str], body: dict[str, Any]) -> str | None:
     return None
 
 
-async def messages(app: App, req: Request) -> None:
-    ex = Exchange(req.request_id, api="anthropic")
-    error: GatewayError | None = None
-    try:
-        await _messages(app, req, ex)
-    except GatewayError as e:
-        error = e
-    except ClientGone:
-        ex.disconnected = True
-    except asyncio.CancelledError:
-        ex.disconnected = True
-        raise
-    except Exception as e:
-        app.log.exception("unexpected error", extra={"request_id": req.request_id})
-        error = unavailable(e) or InternalError("Internal server error.")
-    finally:
-        if error is not None and ex.ttft_ms is None:
-            await respond(req.send, error.status, anthropic_error(error, req.request_id),
-                          error_headers(error, req.request_id))
-        app.pipeline.finish(ex, error)
-        app.access_log(ex, error)
+class AnthropicPlan:
+    """What every plan on the Anthropic surface shares: its errors in the Anthropic shape."""
+
+    api, endpoint, limited = "anthropic", "messages", True
+
+    def __init__(self, app: App, req: Request) -> None:
+        self.app, self.req = app, req
+
+    async def reply_error(self, error: GatewayError) -> None:
+        rid = self.req.request_id
+        await respond(self.req.send, error.status, anthropic_error(error, rid), error_headers(error, rid))
+
+    def call(self, ex: Exchange, body: dict[str, Any] | None, raw_body: bytes | None, stream: bool) -> UpstreamCall:
+        route = ex.route
+        assert route is not None
+        return UpstreamCall(
+            target=route.targets[0] if route.targets else None,  # type: ignore[arg-type]
+            body=body, stream=stream, raw_body=raw_body, client_model=ex.model,
+            anthropic_version=self.req.headers.get("anthropic-version", "2023-06-01"),
+            anthropic_beta=self.req.headers.get("anthropic-beta"),
+        )
+
+    async def relay(self, ex: Exchange, opened: Opened) -> None:
+        raise AssertionError("not a stream")
 
 
-async def _messages(app: App, req: Request, ex: Exchange) -> None:
-    raw = await req.read_body(app.settings.server.max_body_bytes)
-    if app.settings.server.log_prompts:
-        ex.prompt = raw
-    if await watched(req, lambda: _admitted(app, req, ex, raw)):
-        ex.disconnected = True  # the upstream was closed; usage seen so far is billed
+class MessagesPlan(AnthropicPlan):
+    """The fast path: the client's bytes go upstream with only the model spliced in."""
 
+    async def parse(self, ex: Exchange, raw: bytes) -> MessagesPlan:
+        self.raw = raw
+        self.top = decode_top(raw)  # the top level only: message content stays bytes (dialects/anthropic/request.py)
+        self.app.pipeline.resolve(ex, self.top.model)
+        return self
 
-async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes) -> None:
-    ex.key = await app.auth.authenticate(req.headers)
-    top = decode_top(raw)  # the top level only: message content stays bytes (see dialects/anthropic/request.py)
-    route = app.pipeline.resolve(ex, top.model)
-    await app.pipeline.limit(ex)
-    gateway_fields = {"fallbacks": top.fallbacks, "orq": top.orq} if top.has_gateway_fields else {}
-    fallbacks = request_fallbacks(app, gateway_fields)
-    body: dict[str, Any] | None = None
-    raw_body: bytes | None = raw
-    if top.has_gateway_fields:
-        body = {k: v for k, v in orjson.loads(raw).items() if k not in GATEWAY_FIELDS}
-        raw_body = None
-    max_tokens = await app.pipeline.reserve(ex, raw, top.max_tokens)
-    if max_tokens != top.max_tokens:
-        body = {**(body if body is not None else orjson.loads(raw)), "max_tokens": max_tokens}
-        raw_body = None  # the body changed: the adapter serializes it
-    ex.stream = top.stream is True
-    call = UpstreamCall(
-        target=route.targets[0] if route.targets else None,  # type: ignore[arg-type]
-        body=body, stream=ex.stream, raw_body=raw_body, client_model=ex.model,
-        anthropic_version=req.headers.get("anthropic-version", "2023-06-01"),
-        anthropic_beta=req.headers.get("anthropic-beta"),
-    )
-    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, {"metadata": top.metadata}), fallbacks)
-    resp = opened.response
-    headers = answer_headers(req.request_id, opened)
-    if not ex.stream:
+    async def prepare(self, ex: Exchange, raw: bytes) -> Budget:
+        top = self.top
+        gateway_fields = {"fallbacks": top.fallbacks, "orq": top.orq} if top.has_gateway_fields else {}
+        self.fallbacks = request_fallbacks(self.app, gateway_fields)
+        self.body: dict[str, Any] | None = None
+        self.raw_body: bytes | None = raw
+        if top.has_gateway_fields:
+            self.body = {k: v for k, v in orjson.loads(raw).items() if k not in GATEWAY_FIELDS}
+            self.raw_body = None
+        return Budget(raw, top.max_tokens)
+
+    async def open(self, ex: Exchange, allowed: int | None) -> Opened:
+        top, body, raw_body = self.top, self.body, self.raw_body
+        if allowed is not None and allowed != top.max_tokens:
+            body = {**(body if body is not None else orjson.loads(self.raw)), "max_tokens": allowed}
+            raw_body = None  # the body changed: the adapter serializes it
+        ex.stream = top.stream is True
+        call = self.call(ex, body, raw_body, ex.stream)
+        return await self.app.pipeline.open(ex, call, affinity_of(self.req.headers, {"metadata": top.metadata}),
+                                            self.fallbacks)
+
+    async def answer(self, ex: Exchange, opened: Opened) -> None:
+        resp = opened.response
+        headers = answer_headers(self.req.request_id, opened)
         data = await resp.read()
         ex.first_byte()
         try:
             merge_usage(ex.usage, orjson.loads(data).get("usage"))
         except (orjson.JSONDecodeError, AttributeError):
             pass
-        await respond(req.send, resp.status, data, headers)
-        return
-    assert opened.chunks is not None
-    await relay_stream(app, req, ex, opened.chunks, resp, headers)
+        await respond(self.req.send, resp.status, data, headers)
+
+    async def relay(self, ex: Exchange, opened: Opened) -> None:
+        assert opened.chunks is not None
+        headers = answer_headers(self.req.request_id, opened)
+        await relay_stream(self.app, self.req, ex, opened.chunks, opened.response, headers)
+
+
+class CountTokensPlan(AnthropicPlan):
+    """Token counting: routed like a message, never limited, reserved or billed (the row records it)."""
+
+    endpoint, limited = "count_tokens", False
+
+    async def parse(self, ex: Exchange, raw: bytes) -> CountTokensPlan:
+        self.body = self.req.json()
+        validate_messages_body(self.body, need_max_tokens=False)
+        self.app.pipeline.resolve(ex, self.body.get("model"))
+        return self
+
+    async def prepare(self, ex: Exchange, raw: bytes) -> None:
+        return None
+
+    async def open(self, ex: Exchange, allowed: int | None) -> Opened:
+        call = self.call(ex, self.body, self.req.body, False)
+        return await self.app.pipeline.open(ex, call, None, count_tokens=True)
+
+    async def answer(self, ex: Exchange, opened: Opened) -> None:
+        data = await opened.response.read()
+        headers = relayed(opened.response.headers)
+        headers.setdefault("request-id", self.req.request_id)
+        headers["x-request-id"] = self.req.request_id
+        await respond(self.req.send, 200, data, headers)
+
+
+async def messages(app: App, req: Request) -> None:
+    await app.pipeline.serve(req, MessagesPlan(app, req))
+
+
+async def count_tokens(app: App, req: Request) -> None:
+    await app.pipeline.serve(req, CountTokensPlan(app, req))
 
 
 async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: Any,
@@ -188,33 +226,3 @@ async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: 
         ex.usage = tee.usage
         if tee.error is not None:
             ex.error_type = tee.error.get("type") or "api_error"
-
-
-async def count_tokens(app: App, req: Request) -> None:
-    ex = Exchange(req.request_id, api="anthropic", endpoint="count_tokens")
-    error: GatewayError | None = None
-    try:
-        await req.read_body(app.settings.server.max_body_bytes)
-        ex.key = await app.auth.authenticate(req.headers)
-        body = req.json()
-        validate_messages_body(body, need_max_tokens=False)
-        app.pipeline.resolve(ex, body.get("model"))
-        call = UpstreamCall(
-            target=None, body=body, stream=False, raw_body=req.body, client_model=ex.model,  # type: ignore[arg-type]
-            anthropic_version=req.headers.get("anthropic-version", "2023-06-01"),
-            anthropic_beta=req.headers.get("anthropic-beta"),
-        )
-        opened = await app.pipeline.open(ex, call, None, count_tokens=True)
-        data = await opened.response.read()
-        headers = relayed(opened.response.headers)
-        headers.setdefault("request-id", req.request_id)
-        headers["x-request-id"] = req.request_id
-        await respond(req.send, 200, data, headers)
-    except GatewayError as e:
-        error = e
-        await respond(req.send, e.status, anthropic_error(e, req.request_id), error_headers(e, req.request_id))
-    except ClientGone:
-        ex.disconnected = True
-    finally:
-        # Token counting is never billed: no usage, no cost; the row records that it happened.
-        app.pipeline.finish(ex, error)

@@ -31,7 +31,7 @@ from orgate.pipeline import Pipeline
 from orgate.routing.catalog import Catalog
 from orgate.routing.router import Router
 from orgate.server import anthropic_api, models_api
-from orgate.server.asgi import Receive, Request, Scope, Send, respond
+from orgate.server.asgi import Receive, Request, Scope, Send, respond, watched
 from orgate.server.drain import Drain
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
@@ -119,6 +119,8 @@ class App:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefix_routes: list[tuple[str, str, Handler]] = []
         self._register()
+        # After the routes: gateway sign-in (sso_routes) wraps the key lookup.
+        self.pipeline.auth, self.pipeline.access, self.pipeline.watched = self.auth, self.access, watched
 
     def _observability(self) -> None:
         s = self.settings

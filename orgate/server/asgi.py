@@ -16,7 +16,10 @@ import orjson
 
 from orgate.core.json_keys import DUPLICATE_KEYS, has_duplicate_keys
 from orgate.errors import InvalidRequest, RequestTooLarge
+from orgate.pipeline.watch import ClientGone, DisconnectWatcher
 from orgate.server.guard import unwatch_disconnect, watch_disconnect
+
+__all__ = ["ClientGone", "DisconnectWatcher", "Request", "end_stream", "respond", "start_stream", "watched"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -98,10 +101,6 @@ class Request:
         return obj
 
 
-class ClientGone(Exception):
-    """The client disconnected."""
-
-
 def header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
@@ -125,32 +124,6 @@ async def end_stream(send: Send, frame: bytes) -> None:
     stream fails after its headers are out, so the client gets an error its SDK raises, not a silent cut."""
     with contextlib.suppress(Exception):
         await send({"type": "http.response.body", "body": frame, "more_body": False})
-
-
-class DisconnectWatcher:
-    """Waits on `receive` for http.disconnect while a response streams, so the upstream can be closed.
-
-    Uvicorn's `send` silently drops writes after a disconnect; without watching `receive`, a gateway would
-    keep an abandoned upstream generation running (and billing) to the end.
-    """
-
-    __slots__ = ("_task", "gone")
-
-    def __init__(self, receive: Receive, on_disconnect: Callable[[], None]) -> None:
-        self.gone = False
-
-        async def watch() -> None:
-            while True:
-                msg = await receive()
-                if msg["type"] == "http.disconnect":
-                    self.gone = True
-                    on_disconnect()
-                    return
-
-        self._task = asyncio.get_running_loop().create_task(watch())
-
-    def stop(self) -> None:
-        self._task.cancel()
 
 
 class _Gone:

@@ -21,19 +21,21 @@ from orgate.dialects.anthropic import caching
 from orgate.dialects.anthropic.sse import MalformedEvent, UsageTee
 from orgate.dialects.anthropic.usage import merge_usage
 from orgate.dialects.openai_responses import compaction
-from orgate.errors import GatewayError, InternalError, UpstreamUnavailable
+from orgate.errors import UpstreamUnavailable
 from orgate.governance.keys import KeyRecord
 from orgate.pipeline import Exchange
+from orgate.pipeline.flow import Budget
 from orgate.routing.catalog import ModelRoute
 from orgate.server import openai_passthrough
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
-from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream, watched
+from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream
 from orgate.server.keepalive import OPENAI_PING, KeepAlive
-from orgate.server.render import answer_headers, error_headers, openai_error
-from orgate.store.outage import unavailable
+from orgate.server.openai_passthrough import OpenAIPlan
+from orgate.server.render import answer_headers
 from orgate.upstreams.base import UpstreamCall
 
 if TYPE_CHECKING:
+    from orgate.pipeline import Opened
     from orgate.server.app import App
 
 
@@ -129,81 +131,77 @@ def register(app: App) -> None:
     app.routes[("POST", "/v1/responses")] = responses
 
 
+class TranslatingPlan(OpenAIPlan):
+    """Chat Completions or Responses through the Anthropic hub; a non-Claude model hands over to the relay."""
+
+    def __init__(self, app: App, req: Request, dialect: Dialect) -> None:
+        super().__init__(app, req, dialect.api, dialect.endpoint)
+        self.dialect = dialect
+
+    async def parse(self, ex: Exchange, raw: bytes) -> OpenAIPlan:
+        body = self.req.json()
+        route = self.app.pipeline.resolve(ex, body.get("model"))
+        if openai_passthrough.handles(route):  # a non-Claude model on an OpenAI-compatible provider: relayed
+            relay = openai_passthrough.RelayPlan(self.app, self.req, self.api, self.endpoint).parsed(body, raw)
+            return await relay.parse(ex, raw)
+        assert ex.key is not None
+        if self.dialect is RESPONSES and body.get("previous_response_id"):  # the stored conversation goes first
+            body = await self.app.response_store.expand(ex.key, body)
+            raw = orjson.dumps(body)  # the budget's worst case is bounded by what is actually sent
+        self.body, self.raw = body, raw
+        return self
+
+    async def prepare(self, ex: Exchange, raw: bytes) -> Budget:
+        app, route = self.app, ex.route
+        assert ex.model is not None and ex.key is not None and route is not None
+        self.fallbacks = request_fallbacks(app, self.body)
+        self.turn = Turn(self.body, ex.model, ex.key, int(time.time()))
+        self.abody, self.betas = self.dialect.to_anthropic(app, self.turn, route)
+        if _auto_cache(app, route, ex.key):
+            caching.add_breakpoints(self.abody)
+        return Budget(self.raw, self.abody["max_tokens"], self.abody)
+
+    async def open(self, ex: Exchange, allowed: int | None) -> Opened:
+        abody = self.abody
+        if allowed is not None and allowed != abody["max_tokens"]:
+            abody = {**abody, "max_tokens": allowed}
+        ex.stream = bool(abody.get("stream"))
+        assert ex.route is not None
+        call = UpstreamCall(target=ex.route.targets[0], body=abody, stream=ex.stream,
+                            anthropic_beta=",".join(self.betas) or None)
+        return await self.app.pipeline.open(ex, call, affinity_of(self.req.headers, self.body), self.fallbacks)
+
+    async def answer(self, ex: Exchange, opened: Opened) -> None:
+        app, turn = self.app, self.turn
+        headers = answer_headers(self.req.request_id, opened)
+        message = orjson.loads(await opened.response.read())
+        ex.first_byte()
+        merge_usage(ex.usage, message.get("usage"))
+        answer = self.dialect.from_anthropic(app, turn, message)
+        if self.dialect is RESPONSES:
+            app.response_store.remember(turn.key, turn.body, answer)  # previous_response_id (opt-in)
+        await respond(self.req.send, 200, orjson.dumps(answer), headers)
+
+    async def relay(self, ex: Exchange, opened: Opened) -> None:
+        app, turn = self.app, self.turn
+        headers = answer_headers(self.req.request_id, opened)
+        encoder, opening = self.dialect.encoder(app, turn)
+        if self.dialect is RESPONSES:
+            encoder = app.response_store.watch(encoder, turn.key, turn.body)
+        assert opened.chunks is not None
+        stage = KeepAlive(self.req.send, app.settings.server.keepalive_seconds, OPENAI_PING)
+        try:
+            await _translate_stream(stage.send, ex, opened.chunks, opened.response, headers, encoder, opening)
+        finally:
+            stage.stop()
+
+
 async def chat_completions(app: App, req: Request) -> None:
-    await handle(app, req, CHAT)
+    await app.pipeline.serve(req, TranslatingPlan(app, req, CHAT))
 
 
 async def responses(app: App, req: Request) -> None:
-    await handle(app, req, RESPONSES)
-
-
-async def handle(app: App, req: Request, dialect: Dialect) -> None:
-    ex = Exchange(req.request_id, api=dialect.api, endpoint=dialect.endpoint)
-    error: GatewayError | None = None
-    try:
-        raw = await req.read_body(app.settings.server.max_body_bytes)
-        if app.settings.server.log_prompts:
-            ex.prompt = raw
-        if await watched(req, lambda: _admitted(app, req, ex, raw, dialect)):
-            ex.disconnected = True  # the upstream was closed; usage seen so far is billed
-    except GatewayError as e:
-        error = e
-    except ClientGone:
-        ex.disconnected = True
-    except Exception as e:
-        app.log.exception("unexpected error in %s", dialect.api)
-        error = unavailable(e) or InternalError("Internal server error.")
-    finally:
-        if error is not None and ex.ttft_ms is None:
-            await respond(req.send, error.status, openai_error(error, req.request_id),
-                          error_headers(error, req.request_id))
-        app.pipeline.finish(ex, error)
-        app.access_log(ex, error)
-
-
-async def _admitted(app: App, req: Request, ex: Exchange, raw: bytes, dialect: Dialect) -> None:
-    ex.key = await app.auth.authenticate(req.headers)
-    body = req.json()
-    route = app.pipeline.resolve(ex, body.get("model"))
-    if openai_passthrough.handles(route):  # a non-Claude model on an OpenAI-compatible provider: relayed
-        return await openai_passthrough.relay(app, req, ex, raw, body, route, dialect.endpoint)
-    if dialect is RESPONSES and body.get("previous_response_id"):  # the stored conversation goes first
-        body = await app.response_store.expand(ex.key, body)
-        raw = orjson.dumps(body)  # the budget's worst case is bounded by what is actually sent
-    await app.pipeline.limit(ex)
-    fallbacks = request_fallbacks(app, body)
-    assert ex.model is not None
-    turn = Turn(body, ex.model, ex.key, int(time.time()))
-    abody, betas = dialect.to_anthropic(app, turn, route)
-    if _auto_cache(app, route, turn.key):
-        caching.add_breakpoints(abody)
-    max_tokens = await app.pipeline.reserve(ex, raw, abody["max_tokens"], abody)
-    if max_tokens != abody["max_tokens"]:
-        abody = {**abody, "max_tokens": max_tokens}
-    ex.stream = bool(abody.get("stream"))
-    call = UpstreamCall(target=route.targets[0], body=abody, stream=ex.stream,
-                        anthropic_beta=",".join(betas) or None)
-    opened = await app.pipeline.open(ex, call, affinity_of(req.headers, body), fallbacks)
-    resp = opened.response
-    headers = answer_headers(req.request_id, opened)
-    if not ex.stream:
-        message = orjson.loads(await resp.read())
-        ex.first_byte()
-        merge_usage(ex.usage, message.get("usage"))
-        answer = dialect.from_anthropic(app, turn, message)
-        if dialect is RESPONSES:
-            app.response_store.remember(turn.key, turn.body, answer)  # previous_response_id (opt-in)
-        await respond(req.send, 200, orjson.dumps(answer), headers)
-        return
-    encoder, opening = dialect.encoder(app, turn)
-    if dialect is RESPONSES:
-        encoder = app.response_store.watch(encoder, turn.key, turn.body)
-    assert opened.chunks is not None
-    stage = KeepAlive(req.send, app.settings.server.keepalive_seconds, OPENAI_PING)
-    try:
-        await _translate_stream(stage.send, ex, opened.chunks, resp, headers, encoder, opening)
-    finally:
-        stage.stop()
+    await app.pipeline.serve(req, TranslatingPlan(app, req, RESPONSES))
 
 
 async def _translate_stream(send: Any, ex: Exchange, chunks: Any, resp: Any, headers: dict[str, str],

@@ -20,15 +20,18 @@ from orgate.core.usage import Usage
 from orgate.dialects.openai_chat.errors import error_body
 from orgate.dialects.openai_chat.headers import openai_headers
 from orgate.dialects.openai_chat.stream import OpenAIProbe
-from orgate.errors import InvalidRequest, UpstreamUnavailable
+from orgate.errors import GatewayError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
+from orgate.pipeline.flow import Budget
 from orgate.routing.catalog import ModelRoute
 from orgate.server.anthropic_api import affinity_of, request_fallbacks
 from orgate.server.asgi import Request, respond, start_stream
 from orgate.server.keepalive import OPENAI_PING, KeepAlive
+from orgate.server.render import error_headers, openai_error
 from orgate.upstreams.base import UpstreamResponse
 
 if TYPE_CHECKING:
+    from orgate.pipeline import Opened
     from orgate.server.app import App
 
 
@@ -59,29 +62,59 @@ def _max_tokens(body: dict[str, Any], route: ModelRoute) -> tuple[str, int]:
     return "max_tokens", route.entry.max_output_tokens or route.entry.default_max_tokens
 
 
-async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str, Any], route: ModelRoute,
-                endpoint: str) -> None:
-    if endpoint != "chat/completions":
-        raise InvalidRequest(f"model '{ex.model}' is served on /v1/chat/completions only", param="model")
-    if "messages" not in body:
-        raise InvalidRequest("messages: field required", param="messages")
-    await app.pipeline.limit(ex)
-    fallbacks = request_fallbacks(app, body)
-    name, asked = _max_tokens(body, route)
-    allowed = await app.pipeline.reserve(ex, raw, asked)
-    if allowed != asked or name not in body and ex.ticket is not None:
-        body = {**body, name: allowed}  # lowered to what the budget covers
-    ex.stream = stream = bool(body.get("stream"))
-    opts = body.get("stream_options")
-    client_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+class OpenAIPlan:
+    """What every plan on the OpenAI surfaces shares: its errors in the OpenAI shape."""
 
-    opened = await app.pipeline.open_relay(ex, body, affinity_of(req.headers, body), fallbacks, OpenAIProbe)
-    resp = opened.response
-    headers = openai_headers(resp.headers)
-    headers.setdefault("x-request-id", req.request_id)
-    headers["request-id"] = req.request_id
-    headers["x-orgate-provider"] = opened.target.provider
-    if not stream:
+    limited = True
+
+    def __init__(self, app: App, req: Request, api: str, endpoint: str) -> None:
+        self.app, self.req, self.api, self.endpoint = app, req, api, endpoint
+
+    async def reply_error(self, error: GatewayError) -> None:
+        rid = self.req.request_id
+        await respond(self.req.send, error.status, openai_error(error, rid), error_headers(error, rid))
+
+
+class RelayPlan(OpenAIPlan):
+    """A non-Claude model on an OpenAI-compatible provider: the client's chat body relayed (chosen by the
+    translating plan once the model is resolved)."""
+
+    def parsed(self, body: dict[str, Any], raw: bytes) -> RelayPlan:
+        self.body, self.raw = body, raw
+        return self
+
+    async def parse(self, ex: Exchange, raw: bytes) -> RelayPlan:
+        if self.endpoint != "chat/completions":
+            raise InvalidRequest(f"model '{ex.model}' is served on /v1/chat/completions only", param="model")
+        if "messages" not in self.body:
+            raise InvalidRequest("messages: field required", param="messages")
+        return self
+
+    async def prepare(self, ex: Exchange, raw: bytes) -> Budget:
+        assert ex.route is not None
+        self.fallbacks = request_fallbacks(self.app, self.body)
+        self.name, self.asked = _max_tokens(self.body, ex.route)
+        return Budget(self.raw, self.asked)
+
+    async def open(self, ex: Exchange, allowed: int | None) -> Opened:
+        body = self.body
+        if allowed is not None and (allowed != self.asked or self.name not in body and ex.ticket is not None):
+            body = {**body, self.name: allowed}  # lowered to what the budget covers
+        ex.stream = bool(body.get("stream"))
+        opts = body.get("stream_options")
+        self.client_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+        return await self.app.pipeline.open_relay(ex, body, affinity_of(self.req.headers, body), self.fallbacks,
+                                                  OpenAIProbe)
+
+    def headers(self, opened: Opened) -> dict[str, str]:
+        headers = openai_headers(opened.response.headers)
+        headers.setdefault("x-request-id", self.req.request_id)
+        headers["request-id"] = self.req.request_id
+        headers["x-orgate-provider"] = opened.target.provider
+        return headers
+
+    async def answer(self, ex: Exchange, opened: Opened) -> None:
+        resp = opened.response
         data = await resp.read()
         ex.first_byte()
         try:
@@ -90,10 +123,12 @@ async def relay(app: App, req: Request, ex: Exchange, raw: bytes, body: dict[str
             u = None
         if u is not None:
             ex.usage = u
-        await respond(req.send, resp.status, data, headers)
-        return
-    assert opened.chunks is not None
-    await _relay_stream(req, ex, opened.chunks, resp, headers, client_usage, app.settings.server.keepalive_seconds)
+        await respond(self.req.send, resp.status, data, self.headers(opened))
+
+    async def relay(self, ex: Exchange, opened: Opened) -> None:
+        assert opened.chunks is not None
+        await _relay_stream(self.req, ex, opened.chunks, opened.response, self.headers(opened), self.client_usage,
+                            self.app.settings.server.keepalive_seconds)
 
 
 class StreamTee:

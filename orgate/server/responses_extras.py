@@ -7,7 +7,7 @@
   (cli.py: `ws="none"`), so the upgrade always arrives here as a plain GET.
 - `previous_response_id` is served from the opt-in response store (server/response_store.py), set up here.
 - `POST /v1/responses/compact` summarizes the conversation with Claude (dialects/openai_responses/compaction.py)
-  through the same admission, budget, routing and ledger as /v1/responses (openai_api.handle).
+  through the same flow as /v1/responses (Pipeline.serve with openai_api.TranslatingPlan).
 The compaction Codex 0.171 actually uses, a `compaction_trigger` item on /v1/responses, is answered by the
 Responses dialect itself (openai_api.ResponsesDialect).
 """
@@ -59,4 +59,4 @@ async def websocket_attempt(app: App, req: Request) -> None:
 
 
 async def compact(app: App, req: Request) -> None:
-    await openai_api.handle(app, req, COMPACT)
+    await app.pipeline.serve(req, openai_api.TranslatingPlan(app, req, COMPACT))

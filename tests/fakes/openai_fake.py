@@ -31,6 +31,7 @@ class Chat:
     error_message: str = "scripted error"
     headers: dict[str, str] = field(default_factory=dict)
     drop_after_chunks: int | None = None
+    delay: float = 0.0  # seconds before answering
 
 
 class OpenAIFake:
@@ -77,6 +78,8 @@ class OpenAIFake:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, "invalid_request_error", "Incorrect API key provided", code="invalid_api_key")
         reply = self.script.popleft() if self.script else Chat()
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
         if reply.status != 200:
             return self._error(reply.status, reply.error_type, reply.error_message, headers=reply.headers)
         cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time()), body["model"]

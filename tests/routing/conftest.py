@@ -211,6 +211,7 @@ def gw(clouds_session: Clouds, fake_session: af.FakeAnthropic) -> Iterator[Gatew
     models = {
         "claude-multi": {"deployments": [deployment("bedrock"), deployment("vertex"), deployment("anthropic")],
                          "price": SONNET_PRICE},
+        "claude-clouds": {"deployments": [deployment("bedrock"), deployment("vertex")], "price": SONNET_PRICE},
         "claude-weighted": {"deployments": [deployment("bedrock", 3), deployment("vertex", 1)],
                             "routing": "weighted", "price": SONNET_PRICE},
         "local-llama": {"deployments": [{"provider": "oai", "model": "llama3.1:8b"},

@@ -46,17 +46,17 @@ FORBIDDEN: dict[str, set[str]] = {
     "__main__": set(),
 }
 
-# server/: the composition root (builds the app, its stores, router and upstreams; runs workers; drains at shutdown) ...
-SERVER_ROOT = {"app", "workers", "host_state", "drain", "__init__"}
-# ... and the request surfaces, which parse, pick a plan and render: they never reach the router, an upstream
-# adapter, the upstream HTTP client or the rate/concurrency/budget machinery themselves.
+# server/: the composition root (builds the app, its stores, router and upstreams; dispatches, with the
+# key check before the body, preauth; runs workers; drains at shutdown) ...
+SERVER_ROOT = {"app", "workers", "host_state", "drain", "preauth", "__init__"}
+# ... and the request surfaces, which parse, pick a plan (pipeline/flow.py) and render: every request runs in
+# Pipeline.serve. They never reach the router, an upstream adapter or the upstream HTTP client (only the
+# upstream port's value types, upstreams/base.py), a store, or the rate/concurrency/budget machinery.
 SURFACES = {"anthropic_api", "openai_api", "openai_passthrough", "models_api", "render", "responses_extras",
-            "preauth", "keepalive", "asgi", "guard"}
-SURFACE_FORBIDDEN = ("orgate.routing.router", "orgate.upstreams.http", "orgate.upstreams.registry",
-                     "orgate.upstreams.anthropic", "orgate.upstreams.bedrock", "orgate.upstreams.vertex",
-                     "orgate.upstreams.thinking", "orgate.upstreams.openai_compat", "orgate.governance.limits", "orgate.governance.leases",
-                     "orgate.governance.admission", "orgate.store.db", "orgate.store.redis_counters",
-                     "orgate.store.budget_repo", "orgate.store.writer")
+            "keepalive", "asgi", "guard"}
+SURFACE_FORBIDDEN = ("orgate.routing.router", "orgate.store", "orgate.governance.limits", "orgate.governance.leases",
+                     "orgate.governance.admission", "orgate.keyauth")
+UPSTREAM_PORT = "orgate.upstreams.base"
 
 
 def _layer(path: Path) -> str:
@@ -105,7 +105,7 @@ def test_routing_and_upstreams_do_not_import_each_other():
     assert both == []
 
 
-def test_request_surfaces_do_not_reach_into_routing_upstreams_or_limits():
+def test_request_surfaces_do_not_reach_into_routing_upstreams_stores_or_limits():
     problems = []
     for path in (PKG / "server").glob("*.py"):
         name = path.stem
@@ -114,7 +114,17 @@ def test_request_surfaces_do_not_reach_into_routing_upstreams_or_limits():
                                                                            "extensions")), name
         if name not in SURFACES:
             continue
-        bad = sorted(m for m in _modules(path) if m.startswith(SURFACE_FORBIDDEN))
+        bad = sorted(m for m in _modules(path) if m.startswith(SURFACE_FORBIDDEN)
+                     or m.startswith("orgate.upstreams") and not m.startswith(UPSTREAM_PORT))
         if bad:
             problems.append(f"server/{path.name} imports {bad}")
     assert problems == []
+
+
+def test_every_request_surface_enters_the_one_flow():
+    """No surface strings the steps together itself: the flow's steps are called from the pipeline only."""
+    steps = ("pipeline.limit(", "pipeline.reserve(", "pipeline.finish(", "access_log(", "watched(", "router.")
+    surfaces = SURFACES - {"asgi", "guard", "keepalive"}  # the HTTP primitives: asgi.watched is the server's watcher
+    offenders = [f"server/{p.name}: {s}" for p in (PKG / "server").glob("*.py") if p.stem in surfaces
+                 for s in steps if s in p.read_text()]
+    assert offenders == []

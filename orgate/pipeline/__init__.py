@@ -1,13 +1,15 @@
 """The one use case every surface shares: auth -> limits -> budget reserve -> route -> call -> settle -> record.
 
-Surfaces (server/*) parse and render their dialect; this module owns the order of operations and the
-accounting, so a request on /v1/messages, /v1/chat/completions or /v1/responses is admitted, billed and
-recorded by the same code.
+`Pipeline.serve(client, plan)` runs every request (messages, count_tokens, chat completions, responses, the
+OpenAI relay) from its body to its settled ledger row and access line; surfaces (server/*) only parse, pick
+a plan (pipeline/flow.py) and render their dialect. So a request on any route is admitted, billed, recorded,
+cancelled and answered with an error by the same code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ import orjson
 from orgate.config import Settings
 from orgate.core.target import Target
 from orgate.core.usage import Usage
-from orgate.errors import GatewayError, InvalidRequest, UpstreamError, credentials_rejected
+from orgate.errors import GatewayError, InternalError, InvalidRequest, UpstreamError, credentials_rejected
 from orgate.governance import budget
 from orgate.governance.admission import Admission
 from orgate.governance.keys import KeyRecord, budget_exhausted, now_ms, unknown_model
@@ -25,9 +27,12 @@ from orgate.governance.leases import BudgetLeases, Cap, Refused, Ticket
 from orgate.governance.limits import Limiter
 from orgate.governance.pricing import PriceBook
 from orgate.observe.hooks import Observer
+from orgate.pipeline.flow import Client, Plan
+from orgate.pipeline.watch import ClientGone, Watched
 from orgate.routing.catalog import Catalog, ModelRoute
 from orgate.routing.router import Opened, Router
 from orgate.store.budget_repo import BudgetRepo
+from orgate.store.outage import unavailable
 from orgate.store.writer import LedgerWriter
 from orgate.upstreams.base import ClaudeUpstream, UpstreamCall
 from orgate.upstreams.openai_compat import OpenAICompatUpstream, chat_body
@@ -96,6 +101,51 @@ class Pipeline:
                                    settings.budgets.count_tokens_near_limit)
         self._tasks: set[asyncio.Task[Any]] = set()  # counter updates in flight (kept referenced)
         self.observer: Observer | None = None  # metrics, traces, alerts (set by the composition root)
+        # Set by the composition root: key lookup (KeyAuth) and the access line's writer (logs.AccessLog).
+        self.auth: Any = None
+        self.access: Any = None
+        self.watched: Watched | None = None  # the server's disconnect watching (server/asgi.watched)
+        self.log = logging.getLogger("orgate")
+
+    # -- the request flow ----------------------------------------------------------------------------
+    async def serve(self, client: Client, plan: Plan) -> None:
+        """Run one request to its settled ledger row (flow.py draws the order). Whatever ends it goes through
+        the one `finally`: the error rendered once if nothing was sent, settlement, the access line."""
+        ex = Exchange(client.request_id, api=plan.api, endpoint=plan.endpoint)
+        error: GatewayError | None = None
+        try:
+            raw = await client.read_body(self.settings.server.max_body_bytes)
+            if self.settings.server.log_prompts:
+                ex.prompt = raw
+            assert self.watched is not None
+            if await self.watched(client, lambda: self._run(ex, client, plan, raw)):
+                ex.disconnected = True  # the upstream was closed; usage seen so far is billed
+        except GatewayError as e:
+            error = e
+        except ClientGone:
+            ex.disconnected = True
+        except asyncio.CancelledError:
+            ex.disconnected = True
+            raise
+        except Exception as e:
+            self.log.exception("unexpected error in %s", ex.endpoint, extra={"request_id": ex.request_id})
+            error = unavailable(e) or InternalError("Internal server error.")
+        finally:
+            if error is not None and ex.ttft_ms is None:
+                await plan.reply_error(error)
+            self.finish(ex, error)
+            if self.access is not None:
+                self.access.write(ex, error)
+
+    async def _run(self, ex: Exchange, client: Client, plan: Plan, raw: bytes) -> None:
+        ex.key = await self.auth.authenticate(client.headers)
+        plan = await plan.parse(ex, raw)
+        if plan.limited:
+            await self.limit(ex)
+        budget = await plan.prepare(ex, raw)
+        allowed = await self.reserve(ex, budget.raw, budget.max_tokens, budget.body) if budget else None
+        opened = await plan.open(ex, allowed)
+        await (plan.relay(ex, opened) if ex.stream else plan.answer(ex, opened))
 
     # -- admission -----------------------------------------------------------------------------------
     def resolve(self, ex: Exchange, model: Any) -> ModelRoute:
