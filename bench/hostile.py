@@ -100,8 +100,9 @@ def measure(url: str, headers: dict, n: int) -> dict:
             lat.append((time.perf_counter() - t) * 1000)
             if r.status_code != 200:
                 raise RuntimeError(f"normal request failed: {r.status_code} {r.text[:200]}")
+    slow = [(i, round(x)) for i, x in enumerate(lat) if x > 500]  # (index, ms): stalls worth a look
     lat.sort()
-    return {"n": n, "p50_ms": round(statistics.median(lat), 2), "p99_ms": round(lat[int(n * 0.99) - 1], 2),
+    return {"stalls_over_500ms": slow, "n": n, "p50_ms": round(statistics.median(lat), 2), "p99_ms": round(lat[int(n * 0.99) - 1], 2),
             "max_ms": round(lat[-1], 2)}
 
 
@@ -122,7 +123,9 @@ def main() -> int:
     try:
         measure(url, gw.headers(), 200)  # warm up: imports, caches, pools
         base_rss = memory_mb(gw.pid)["rss_mb"]
+        cpu0 = gw.cpu_seconds()
         baseline = measure(url, gw.headers(), args.requests)
+        cpu1 = gw.cpu_seconds()
         stop_evt, q = mp.Event(), mp.Queue()
         proc = mp.Process(target=attacker, args=(gw.port, args.idle, args.header_mb, stop_evt, q))
         proc.start()
@@ -137,7 +140,9 @@ def main() -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         time.sleep(3)  # let the idle connections pile up and the header upload get going
+        cpu2, t2 = gw.cpu_seconds(), time.monotonic()
         attacked = measure(url, gw.headers(), args.requests)
+        cpu3, t3 = gw.cpu_seconds(), time.monotonic()
         stop_evt.set()
         counts = q.get(timeout=60)
         proc.join(10)
@@ -146,7 +151,15 @@ def main() -> int:
     finally:
         gw.stop()
         upstream.stop()
+        print(f"orgate log: {gw.log_path}", file=sys.stderr)
     growth = round(max(peak) - base_rss, 1)
+    # orgate's own CPU (rusage, not disturbed by other load on the machine): per normal request, and what the
+    # attack costs it beyond the normal requests, as a share of one core over the attacked stretch.
+    per_request = (cpu1 - cpu0) / args.requests
+    baseline["orgate_cpu_ms_per_request"] = round(per_request * 1000, 3)
+    attacked["orgate_cpu_s"] = round(cpu3 - cpu2, 2)
+    attacked["wall_s"] = round(t3 - t2, 1)
+    attacked["attack_cpu_share_of_a_core"] = round(((cpu3 - cpu2) - per_request * args.requests) / (t3 - t2), 3)
     report = {"baseline": baseline, "under_attack": attacked, "rss_base_mb": base_rss, "rss_peak_mb": max(peak),
               "rss_growth_mb": growth, "attack": counts, "idle_target": args.idle, "header_mb": args.header_mb}
     print(json.dumps(report, indent=1))
