@@ -102,7 +102,9 @@ def targets(res: dict) -> list[dict]:
 
     def cpu(scenario: str, c: int, goal: float, label: str) -> None:
         r = _find(runs, "orgate", scenario, c)
-        if r and r.get("cpu_ms_per_req") is not None:
+        if r and r.get("error_count"):
+            add(f"{label} CPU per request (c={c})", f"invalid: {r['error_count']} errors", f"<= {goal} ms", None)
+        elif r and r.get("cpu_ms_per_req") is not None:
             add(f"{label} CPU per request (c={c})", f"{r['cpu_ms_per_req']:.3f} ms", f"<= {goal} ms",
                 r["cpu_ms_per_req"] <= goal)
 
