@@ -139,17 +139,21 @@ class BudgetRepo:
                 await _add_to_rollup(conn, rows)
             freed: dict[Ref, int] = defaultdict(int)
             spent: dict[Ref, int] = defaultdict(int)
+            # One UPDATE per lease per flush, not one per settled request (a flush carries hundreds of
+            # requests of the same few leases; each statement was a round trip to the database's thread).
+            per_lease: dict[tuple[Ref, str], int] = defaultdict(int)
             for r in releases:
                 spent[r.ref] += r.cost
-                if r.lease_id is None or not r.released:
-                    continue
+                if r.lease_id is not None and r.released:
+                    per_lease[(r.ref, r.lease_id)] += r.released
+            for (ref, lease_id), released in per_lease.items():
                 left = (await conn.execute(
-                    reservations.update().where(reservations.c.id == r.lease_id)
-                    .values(amount_micros=reservations.c.amount_micros - r.released)
+                    reservations.update().where(reservations.c.id == lease_id)
+                    .values(amount_micros=reservations.c.amount_micros - released)
                     .returning(reservations.c.amount_micros)
                 )).scalar()
                 if left is not None:
-                    freed[r.ref] += r.released
+                    freed[ref] += released
             for ref, lease_id in returned:
                 amt = (await conn.execute(
                     reservations.delete().where(reservations.c.id == lease_id).returning(reservations.c.amount_micros)
