@@ -242,20 +242,26 @@ class Pipeline:
         assert ex.route is not None
         targets = self.router.order(ex.route, affinity, fallbacks)
         stream = bool(body.get("stream"))
+        # The same attempt metrics and spans as open(); the relayed body carries no trace header of ours.
+        before, after = self.observer.attempts(ex, {}) if self.observer else (None, None)
 
         async def attempt(target: Target) -> Any:
+            if before is not None:
+                before(target)
             up = self.upstreams.get(target.provider)
             if not isinstance(up, OpenAICompatUpstream):
                 raise GatewayError(f"provider '{target.provider}' is not available", status=503, retryable=True)
             return await up.chat(orjson.dumps(chat_body(body, target.upstream_model, meter_stream=True)), stream)
 
         try:
-            opened = await self.router.open(targets, attempt, stream=stream, probe=probe)
+            opened = await self.router.open(targets, attempt, stream=stream, probe=probe, observe=after)
         except GatewayError as e:
             ex.attempts, ex.attempt_log = e.attempts, e.attempt_log
             raise provider_error(e) from None
         ex.target, ex.attempts = opened.target, opened.attempts
         ex.attempt_log = opened.log.entries or None
+        if stream and opened.chunks is not None and self.observer is not None:
+            self.observer.stream_started(ex)
         return opened
 
     # -- settlement ----------------------------------------------------------------------------------

@@ -81,3 +81,25 @@ def test_openai_model_refused_on_messages_and_responses(gw, key, clouds: Clouds)
                    json={"model": "local-llama", "input": "hi"}, timeout=10)
     assert r.status_code == 400 and "chat/completions" in r.json()["error"]["message"]
     assert not clouds.openai.requests
+
+
+def _attempts(gw) -> dict[tuple[str, str], float]:
+    """orgate_upstream_attempts_total by (provider, outcome), as /metrics shows it now."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(httpx.get(gw.url + "/metrics", timeout=10).text):
+        for s in family.samples:
+            if s.name == "orgate_upstream_attempts_total":
+                out[(s.labels["provider"], s.labels["outcome"])] = s.value
+    return out
+
+
+def test_relay_attempts_are_counted_like_every_other_request(gw, key, clouds: Clouds):
+    """The OpenAI relay's attempts reach the same metrics as a Claude request's (they used to be missing)."""
+    before = _attempts(gw)
+    clouds.openai.script.append(Chat(status=503, error_type="server_error", error_message="busy"))
+    oai(gw, key).chat.completions.create(model="local-llama", messages=MSG)
+    after = _attempts(gw)
+    grew = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert grew == {("oai", "http_503"): 1.0, ("oai2", "ok"): 1.0}
