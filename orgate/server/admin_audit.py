@@ -92,7 +92,7 @@ async def login(app: App, req: Request, *, ok: bool, reason: str | None = None) 
 # -- reading: GET /admin/api/audit, GET /admin/api/alerts --------------------------------------------------
 
 async def audit_page(app: App, req: Request, p: dict[str, str]) -> None:
-    from orgate.server.admin_api import int_param, time_param
+    from orgate.server.admin_params import int_param, time_param
 
     f = {k: (req.query_one(k) or "").strip()[:200] or None for k in ("actor", "action", "target_type", "target_id")}
     if f["action"] is not None and f["action"] not in ACTIONS:
@@ -105,7 +105,7 @@ async def audit_page(app: App, req: Request, p: dict[str, str]) -> None:
 
 
 async def alerts_page(app: App, req: Request, p: dict[str, str]) -> None:
-    from orgate.server.admin_api import int_param
+    from orgate.server.admin_params import int_param
 
     limit = int_param(req, "limit", 50, 1, 500) or 50
     rows = await app.alerts.repo.events(limit, int_param(req, "before_id", None, 1), req.query_one("kind") or None)
