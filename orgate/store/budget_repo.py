@@ -33,6 +33,33 @@ TABLES = {"key": keys, "user": users, "team": teams}  # in lock order
 _fit_reject = row_fitter(ledger_rejects)
 
 
+_PLACEHOLDER = {"qmark": lambda i: "?", "numeric_dollar": lambda i: f"${i}", "numeric": lambda i: f":{i}",
+                "format": lambda i: "%s"}
+_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+async def _insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Ledger rows in with the driver's executemany and a statement built once per column set: SQLAlchemy's
+    per-row parameter processing was the largest part of a flush, and rows are already fitted to their
+    columns' types (store/row_bounds.py), so there is nothing left for it to convert."""
+    dialect = conn.dialect
+    placeholder = _PLACEHOLDER.get(dialect.paramstyle)
+    if placeholder is None:  # a driver with named parameters: SQLAlchemy's own path
+        await conn.execute(ledger.insert(), rows)
+        return
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for r in rows:  # every row the pipeline records has the same columns; grouped all the same
+        groups.setdefault(tuple(r), []).append(tuple(r.values()))
+    for cols, values in groups.items():
+        sql = _INSERTS.get((dialect.name, cols))
+        if sql is None:
+            q = dialect.identifier_preparer.quote
+            sql = _INSERTS[(dialect.name, cols)] = (
+                f"INSERT INTO {q(ledger.name)} ({', '.join(q(c) for c in cols)}) "
+                f"VALUES ({', '.join(placeholder(i) for i in range(1, len(cols) + 1))})")
+        await conn.exec_driver_sql(sql, values)
+
+
 async def _lock(conn: Any, refs: set[Ref]) -> None:
     """Row locks on these keys, users and teams, in lock order (PostgreSQL; SQLite's write lock already
     covers the database)."""
@@ -135,7 +162,7 @@ class BudgetRepo:
             # without it a flush and a lease growth of the same row deadlock on PostgreSQL.
             await _lock(conn, {r.ref for r in releases} | {ref for ref, _ in returned})
             if rows:
-                await conn.execute(ledger.insert(), rows)
+                await _insert_rows(conn, rows)
                 await _add_to_rollup(conn, rows)
             freed: dict[Ref, int] = defaultdict(int)
             spent: dict[Ref, int] = defaultdict(int)

@@ -53,8 +53,22 @@ def _fitter(col: sa.Column[Any]) -> Any:
 
 
 def row_fitter(table: sa.Table) -> Any:
-    """A function fitting a row (dict) to `table`: unknown keys dropped, NULL kept only where allowed."""
-    fits = {c.name: (_fitter(c), c.nullable, c.type) for c in table.columns if not c.primary_key}
+    """A function fitting a row (dict) to `table`: unknown keys dropped, NULL kept only where allowed.
+
+    It runs for every request (store/writer.py queues fitted rows), so the values a normal request carries
+    (an int in range, a short clean ASCII string, a bool) are checked inline and kept as they are; only an
+    odd value goes through the fitting functions above.
+    """
+    fits: dict[str, tuple[Any, bool, Any, int | None]] = {}
+    for c in table.columns:
+        if c.primary_key:
+            continue
+        t = c.type
+        kind = bool if isinstance(t, sa.Boolean) else int if isinstance(t, sa.Integer) else \
+            str if isinstance(t, sa.String) else None
+        bound = next(v for k, v in INT_LIMIT.items() if isinstance(t, k)) if kind is int else \
+            (t.length or 2**62) if kind is str else None
+        fits[c.name] = (_fitter(c), c.nullable, kind, bound)
 
     def fit(row: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -62,9 +76,16 @@ def row_fitter(table: sa.Table) -> Any:
             spec = fits.get(name)
             if spec is None:
                 continue
-            fn, nullable, type_ = spec
+            fn, nullable, kind, bound = spec
             if value is None:
-                out[name] = None if nullable else fn("" if isinstance(type_, sa.String) else 0)
+                out[name] = None if nullable else fn("" if kind is str else 0)
+                continue
+            vt = type(value)
+            if vt is kind and (
+                    (vt is int and -bound <= value <= bound)  # type: ignore[operator]
+                    or (vt is str and len(value) <= bound and value.isascii() and "\x00" not in value)  # type: ignore[operator]
+                    or vt is bool):
+                out[name] = value
             else:
                 out[name] = fn(value)
         return out

@@ -69,7 +69,22 @@ class UsageTee:
         return self._checked(self._framer.finish_blocks())
 
     def _checked(self, blocks: list[bytes]) -> bytes:
+        loads = orjson.loads
         for i, block in enumerate(blocks):
+            # Nearly every frame of a stream is a content or ping frame in the usual framing (one `data:`
+            # line): it is only checked to be a JSON object, inline, without a call per frame. Anything else
+            # (accounting frames, odd framing, a frame that fails the check) takes the careful path below,
+            # which also says what is wrong.
+            if block.startswith(_UNACCOUNTED):
+                start = block.find(b"\ndata: ")
+                end = len(block) - 2
+                if start > 0 and block.find(b"\n", start + 7, end) < 0 and block.endswith(b"\n\n"):
+                    try:
+                        if type(loads(block[start + 7:end])) is dict:
+                            self.frames += 1
+                            continue
+                    except orjson.JSONDecodeError:
+                        pass
             try:
                 self._block(block)
             except MalformedEvent as e:
@@ -79,7 +94,6 @@ class UsageTee:
 
     def _block(self, block: bytes) -> None:
         if block.startswith(_UNACCOUNTED):
-            # The usual framing, one `data:` line: its JSON is checked where it stands, without splitting lines.
             start = block.find(b"\ndata: ")
             if start > 0 and b"\n" not in block[start + 7:-2] and block.endswith(b"\n\n"):
                 self.frames += 1
@@ -143,7 +157,13 @@ class AnthropicProbe:
         self.error: tuple[str, str] | None = None  # (kind, message) of an error event before any content
 
     def feed(self, chunk: bytes) -> bool | None:
-        for event, data in self._framer.feed(chunk):
+        for block in self._framer.blocks(chunk):
+            if block.startswith(b"event: content_block_start\n"):
+                return True  # the usual framing, seen without parsing; a stream's first chunk often holds it all
+            frame = parse(block)
+            if frame is None:
+                continue
+            event, data = frame
             if event == "content_block_start":
                 return True
             if event == "error":
