@@ -56,29 +56,40 @@ def refusal(status: int, message: str, headers: bytes = b"") -> bytes:
                      b"content-length: %d\r\n" % len(body), b"connection: close\r\n", headers, b"\r\n", body])
 
 
-class _Held:
-    """Stands in for the transport while uvicorn writes a response head: keeps the bytes instead."""
+class _Corked:
+    """The transport as a response's cycle sees it: what the cycle writes in one turn of the event loop
+    leaves in one write (one system call, one packet), flushed at the end of that turn or when the response
+    is complete. A JSON answer's head and body leave together; a stream's head leaves with the events
+    already at hand, and its last events with the chunked terminator. Nothing is held past the turn that
+    wrote it, so a client sees a stream's headers and each event as soon as before."""
 
-    __slots__ = ("data",)
+    __slots__ = ("real", "loop", "parts", "scheduled")
 
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-
-class _Prefixed:
-    """Stands in for the transport while uvicorn writes the first body bytes: the held head goes with them."""
-
-    __slots__ = ("real", "head")
-
-    def __init__(self, real: Any, head: bytes) -> None:
-        self.real, self.head = real, head
+    def __init__(self, real: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.real, self.loop = real, loop
+        self.parts: list[bytes] = []
+        self.scheduled = False
 
     def write(self, data: bytes) -> None:
-        head, self.head = self.head, b""
-        self.real.write(head + data if head else data)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._turn_ended)
+        self.parts.append(data)
+
+    def _turn_ended(self) -> None:
+        self.scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        parts = self.parts
+        if parts:
+            self.parts = []
+            if not self.real.is_closing():
+                self.real.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def close(self) -> None:
+        self.flush()
+        self.real.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -87,42 +98,19 @@ class _Prefixed:
 class Cycle(RequestResponseCycle):
     """uvicorn's request/response cycle with two savings on every request:
 
-    - the head of a response with a content-length is written together with the first body bytes (for a JSON
-      answer, the whole answer): one write and one packet instead of two. A streamed (chunked) response's
-      head still leaves at once, so a client sees the headers before the model's first token;
+    - its writes are corked per turn of the event loop (_Corked): a JSON answer is one write instead of two,
+      a stream that arrives in one read from the upstream is one write instead of three;
     - a client disconnect calls `on_disconnect` (set by the application through `watch_disconnect`) instead
       of the application keeping a task waiting on `receive` for it during every request.
     """
 
     on_disconnect: Any = None
-    _head: bytes | None = None
+    transport: Any
 
     async def send(self, message: Any) -> None:
-        if self._head is None:
-            if message["type"] != "http.response.start" or self.response_started or self.disconnected:
-                await super().send(message)
-                return
-            real, held = self.transport, _Held()
-            self.transport = held  # type: ignore[assignment]
-            try:
-                await super().send(message)
-            finally:
-                self.transport = real
-            if self.chunked_encoding is False and self.keep_alive:
-                self._head = held.data
-            elif held.data:
-                real.write(held.data)
-            return
-        head, self._head = self._head, None
-        real = self.transport
-        prefixed = _Prefixed(real, head)
-        self.transport = prefixed  # type: ignore[assignment]
-        try:
-            await super().send(message)
-        finally:
-            self.transport = real
-            if prefixed.head and not self.disconnected:  # nothing was written (HEAD, or an error): head alone
-                real.write(prefixed.head)
+        await super().send(message)
+        if self.response_complete:  # the whole answer is out of the application: out of the process too
+            self.transport.flush()
 
 
 def watch_disconnect(receive: Any, callback: Any) -> bool:
@@ -231,8 +219,10 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_bytes = self._body_seen = 0
         self._body_pending = True
         super().on_headers_complete()
-        if self.cycle is not None:
-            self.cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
+            cycle.transport = _Corked(self.transport, self.loop)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
