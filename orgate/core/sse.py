@@ -59,6 +59,12 @@ class SSEFramer:
 
 def parse(block: bytes) -> Event | None:
     """One event's bytes as (event name, data); None for a block of comments or blank lines only."""
+    if block.startswith(b"event: "):
+        # The usual framing (`event: NAME\ndata: JSON\n\n`, LF only), sliced without splitting lines.
+        nl = block.find(b"\n")
+        if block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 7) == len(block) - 2 \
+                and block.endswith(b"\n\n") and b"\r" not in block:
+            return block[7:nl].decode("utf-8", "replace"), block[nl + 7:-2]
     event = ""
     data: list[bytes] = []
     for line in (block.split(b"\n") if b"\r" not in block else _LINES.split(block)):

@@ -215,11 +215,12 @@ async def _translate_stream(send: Any, ex: Exchange, chunks: Any, resp: Any, hea
     def translate(frames: list[tuple[str, bytes]]) -> bytes:
         out = []
         for event, data in frames:
-            tee.observe(event, data)
-            try:
-                obj = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                continue
+            obj = tee.observe(event, data)  # parsed once, for the tee and the encoder
+            if obj is None:  # an event name the tee does not know: its data may still be an event
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue
             out.append(encoder.feed(obj))
         return b"".join(out)
 

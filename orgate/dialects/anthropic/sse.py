@@ -102,11 +102,13 @@ class UsageTee:
         if (frame := parse(block)) is not None:
             self.observe(*frame)
 
-    def observe(self, event: str, data: bytes) -> None:
-        """One frame, parsed; raises MalformedEvent when a known event's data is not what it promises."""
+    def observe(self, event: str, data: bytes) -> dict[str, Any] | None:
+        """One frame, parsed; raises MalformedEvent when a known event's data is not what it promises.
+        Returns the frame's JSON object (None for an event name it does not know), so a translating relay
+        need not parse it again."""
         self.frames += 1
         if event not in KNOWN_EVENTS:
-            return  # a newer event type: relayed untouched (Anthropic may add event types)
+            return None  # a newer event type: relayed untouched (Anthropic may add event types)
         obj = _object(event, data)
         if event == "message_delta":
             delta = _field(obj, "delta", event)
@@ -122,6 +124,7 @@ class UsageTee:
             self.stopped = True
         elif event == "error":
             self.error = _field(obj, "error", event) or {"type": "api_error", "message": "upstream error"}
+        return obj
 
 
 def _object(event: str, data: bytes) -> dict[str, Any]:

@@ -53,6 +53,12 @@ class ChatStreamEncoder:
         self._done = False  # [DONE] sent
         self._next_tool = 0
         self._blocks: dict[int, dict[str, Any]] = {}  # content index -> {"kind", "tool"?, "text"?}
+        # A chunk's bytes before and after its delta, built once per chunk id (see _chunk): orjson.dumps of
+        # the whole chunk for every token was most of the translation's cost.
+        self._frame_id: str | None = None
+        self._frame = b""
+        self._frame_tail = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null' if include_usage else b"") \
+            + b"}\n\n"
 
     @property
     def usage(self) -> Usage:
@@ -105,6 +111,14 @@ class ChatStreamEncoder:
     # ------------------------------------------------------------ events
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+        if finish is None:  # nearly every chunk of a stream: the same bytes around a new delta
+            if self._frame_id != self._id:
+                self._frame_id = self._id
+                self._frame = self._framed({}, None).partition(b'"delta":{}')[0] + b'"delta":'
+            return self._frame + orjson.dumps(delta) + self._frame_tail
+        return self._framed(delta, finish)
+
+    def _framed(self, delta: dict, finish: str | None) -> bytes:
         chunk: dict[str, Any] = {
             "id": self._id,
             "object": "chat.completion.chunk",

@@ -319,3 +319,24 @@ def test_split_anywhere_gives_same_chunks(name, cuts, include_usage):
     split, enc_split = encode_pieces(pieces, include_usage=include_usage)
     assert split == whole
     assert enc_split.usage == enc_whole.usage
+
+
+def test_chunk_bytes_are_the_serialized_chunk_exactly() -> None:
+    """The prebuilt chunk frame (ChatStreamEncoder._chunk) gives the same bytes as serializing the chunk."""
+    import orjson as _orjson
+
+    from orgate.dialects.openai_chat import ChatStreamEncoder as _Enc
+
+    for include_usage in (False, True):
+        enc = _Enc(model='claude "q" \u00e9', created=1_700_000_000, include_usage=include_usage)
+        deltas = [{"role": "assistant", "content": ""}, {"content": "Hi \u2603 \"x\"\n"},
+                  {"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]}]
+        for i, delta in enumerate(deltas):
+            if i == 1:
+                enc._id = "chatcmpl-other"  # the id can change before the first chunk (message_start)
+            want = {"id": enc._id, "object": "chat.completion.chunk", "created": 1_700_000_000,
+                    "model": 'claude "q" \u00e9',
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]}
+            if include_usage:
+                want["usage"] = None
+            assert enc._chunk(delta) == b"data: " + _orjson.dumps(want) + b"\n\n"
