@@ -138,7 +138,9 @@ class Pipeline:
                 self.access.write(ex, error)
 
     async def _run(self, ex: Exchange, client: Client, plan: Plan, raw: bytes) -> None:
-        ex.key = await self.auth.authenticate(client.headers)
+        # The key was checked before the body was read (server/preauth.py); its record is used as found then
+        # (a second lookup found the same cached record, hashing the key again).
+        ex.key = client.key or await self.auth.authenticate(client.headers)
         plan = await plan.parse(ex, raw)
         if plan.limited:
             await self.limit(ex)

@@ -30,6 +30,7 @@ class Client(Protocol):
     request_id: str
     headers: dict[str, str]
     receive: Callable[[], Awaitable[dict[str, Any]]]
+    key: Any  # the KeyRecord the server's key-before-body check found (server/preauth.py), or None
 
     async def read_body(self, limit: int) -> bytes: ...
 

@@ -27,7 +27,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "headers", "path", "method", "request_id", "_query", "body", "_read")
+    __slots__ = ("scope", "receive", "send", "headers", "path", "method", "request_id", "_query", "body", "_read",
+                 "key")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         self.scope = scope
@@ -46,6 +47,7 @@ class Request:
         self._query: dict[str, list[str]] | None = None
         self.body = b""
         self._read = False
+        self.key: Any = None  # set by the key-before-body check (server/preauth.py)
 
     @property
     def query(self) -> dict[str, list[str]]:

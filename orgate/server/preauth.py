@@ -34,7 +34,7 @@ async def key_first(app: App, req: Request) -> bool:
     if req.method != "POST" or req.path not in KEYED_PATHS:
         return True
     try:
-        await app.auth.authenticate(req.headers)
+        req.key = await app.auth.authenticate(req.headers)
         return True
     except GatewayError as e:
         err = e
