@@ -57,22 +57,36 @@ class AccessLog:
 
     def write(self, ex: Any, error: Any) -> None:
         u = ex.usage
-        line = {
-            "ts": round(time.time(), 3), "request_id": ex.request_id, "api": ex.api, "endpoint": ex.endpoint,
-            "key": ex.key.prefix if ex.key else None, "model": ex.model,
-            "provider": ex.target.provider if ex.target else None, "status": error.status if error else ex.status,
-            "error_type": error.kind if error else ex.error_type, "stream": ex.stream,
-            "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
-            "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
-            "latency_ms": int((time.monotonic() - ex.started) * 1000),
-            "ttft_ms": ex.ttft_ms, "attempts": ex.attempts, "disconnected": ex.disconnected or None,
-        }
+        # Fields that are often empty are added only when set (the line omits nulls), without a second dict.
+        line: dict[str, Any] = {"ts": round(time.time(), 3), "request_id": ex.request_id, "api": ex.api,
+                                "endpoint": ex.endpoint}
+        if ex.key:
+            line["key"] = ex.key.prefix
+        if ex.model is not None:
+            line["model"] = ex.model
+        if ex.target:
+            line["provider"] = ex.target.provider
+        line["status"] = error.status if error else ex.status
+        kind = error.kind if error else ex.error_type
+        if kind is not None:
+            line["error_type"] = kind
+        line["stream"] = ex.stream
+        line["input_tokens"] = u.input_tokens
+        line["output_tokens"] = u.output_tokens
+        line["cache_read_tokens"] = u.cache_read_tokens
+        line["cache_write_tokens"] = u.cache_write_tokens
+        line["latency_ms"] = int((time.monotonic() - ex.started) * 1000)
+        if ex.ttft_ms is not None:
+            line["ttft_ms"] = ex.ttft_ms
+        line["attempts"] = ex.attempts
+        if ex.disconnected:
+            line["disconnected"] = True
         if error is not None:
             line["error"] = error.message[:300]
         if self.log_prompts and getattr(ex, "prompt", None):
             # Only when the operator set server.log_prompts: the request body, cut to 64 KB.
             line["prompt"] = ex.prompt[:65536].decode("utf-8", "replace")
-        self._lines.append(orjson.dumps({k: v for k, v in line.items() if v is not None}) + b"\n")
+        self._lines.append(orjson.dumps(line) + b"\n")
         if not self._armed:
             self._armed = True
             self._wake.set()
