@@ -31,9 +31,8 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from orgate.config import AlertSettings
@@ -41,8 +40,14 @@ from orgate.governance import budget
 from orgate.governance.keys import now_ms
 from orgate.store.alerts_repo import AlertsRepo
 
+if TYPE_CHECKING:
+    import aiohttp
+
 log = logging.getLogger("orgate.alerts")
 CLAIM_MS = 60_000
+# Dedup keys remembered in memory. Each period, threshold and circuit move adds one for good, so without a
+# bound the set grows for the life of the process; past it a repeat costs one INSERT that does nothing.
+SEEN_LIMIT = 10_000
 
 
 def sign(secret: str, body: bytes, ts: int) -> str:
@@ -93,6 +98,8 @@ class Alerts:
         """Records an event once; True when this call recorded it."""
         if dedup_key in self._seen:
             return False
+        if len(self._seen) >= SEEN_LIMIT:  # only a shortcut: the database's unique dedup_key is what dedups
+            self._seen.clear()
         self._seen.add(dedup_key)
         uid = "evt_" + uuid.uuid4().hex
         body = {"id": uid, "type": kind, "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -213,6 +220,9 @@ class Alerts:
                                        retry_at_ms=now_ms() + int(delay * 1000))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        # Imported at the first delivery: a gateway without webhooks never loads the HTTP client (~8 MB).
+        import aiohttp
+
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.s.timeout_seconds))
         try:

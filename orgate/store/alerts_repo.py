@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
@@ -22,10 +21,16 @@ def plain_row(row: Any) -> dict[str, Any]:
     """A row as a dict with plain str keys (SQLAlchemy's quoted_name keys are refused by orjson)."""
     return {str(k): v for k, v in row._mapping.items()}
 
+
 class AlertsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Only the engine's own dialect: PostgreSQL's (with its drivers' modules, ~2 MB) is not loaded on SQLite.
+        if engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        self._insert = insert
 
     async def add_event(self, *, uid: str, dedup_key: str, kind: str, payload: str, urls: list[str]) -> bool:
         """Records the event and one pending delivery per URL; False when it was already recorded."""

@@ -21,10 +21,6 @@ import os
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "orgate.v1."
 _AAD_PREFIX = b"orgate.v1|"
@@ -34,13 +30,26 @@ _BLOCK_TYPES = frozenset({"thinking", "redacted_thinking"})
 
 
 class ReasoningEnvelope:
-    __slots__ = ("_aead",)
+    __slots__ = ("_secret", "_cipher")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError("the reasoning envelope secret must be at least 32 bytes")
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"orgate reasoning envelope v1").derive(secret)
-        self._aead = AESGCM(key)
+        self._secret = secret
+        self._cipher: Any = None
+
+    @property
+    def _aead(self) -> Any:
+        """AES-GCM under the HKDF-derived key, built at first use: `cryptography` (its OpenSSL library, ~6 MB
+        resident) is then loaded only by a gateway whose clients use the Responses API's reasoning items."""
+        if self._cipher is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"orgate reasoning envelope v1")
+            self._cipher = AESGCM(hkdf.derive(self._secret))
+        return self._cipher
 
     def seal(self, blocks: list[dict[str, Any]], *, key_id: str) -> str:
         """Thinking / redacted_thinking blocks -> opaque token bound to `key_id`."""
@@ -87,7 +96,10 @@ class ReasoningEnvelope:
             return None
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
             return None  # only the canonical encoding is ours: no two tokens for one sealed value
+        aead = self._aead
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+            return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
         except InvalidTag:
             return None
