@@ -37,6 +37,9 @@ PREFIX_TYPES: dict[str, str] = {
     "vertex_ai": "vertex",
     "openai": "openai",
 }
+# Provider-prefixed ids remembered (routes and misses): the names are the client's, so a client sending
+# endless distinct `aws/...` ids must cost a recompute, not a dict that grows for the life of the process.
+PREFIXED_CACHE_LIMIT = 1024
 # A Bedrock cross-region inference profile: the geography before `anthropic.`.
 GEO_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.(?=anthropic\.)")
 
@@ -101,6 +104,8 @@ class Catalog:
                 return self._families.resolve(name)
             name = "aws/anthropic/" + name  # a bare inference profile id is a Bedrock id
         if name not in self._prefixed_cache:
+            if len(self._prefixed_cache) >= PREFIXED_CACHE_LIMIT:
+                self._prefixed_cache.clear()
             self._prefixed_cache[name] = self._resolve_prefixed(name)
         return self._prefixed_cache[name]
 

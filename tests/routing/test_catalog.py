@@ -48,6 +48,17 @@ def test_unknown_names_are_refused(catalog):
     assert catalog.resolve("openai/gpt-4o") is None  # no price configured, no openai provider
 
 
+def test_distinct_unknown_prefixed_names_do_not_grow_memory_without_bound():
+    """Model names are the client's: each distinct `aws/...` id must not stay in memory for good."""
+    from orgate.routing.catalog import PREFIXED_CACHE_LIMIT
+
+    c = Catalog(load_settings(env=ENV))
+    for i in range(3 * PREFIXED_CACHE_LIMIT):
+        assert c.resolve(f"aws/anthropic/us.anthropic.claude-made-up-{i}-v1:0") is None
+    assert len(c._prefixed_cache) <= PREFIXED_CACHE_LIMIT
+    assert c.resolve("aws/anthropic/claude-haiku-4.5") is not None  # still served after the cache is dropped
+
+
 def test_strip_thinking_keeps_tool_loop_valid():
     body = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": [
         {"role": "user", "content": "q1"},
