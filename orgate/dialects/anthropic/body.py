@@ -54,7 +54,9 @@ def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
     if len(starts) != 1:
         return None
     at = starts[0]
-    return raw[:at] + orjson.dumps(new) + raw[at + len(old_json) :]
+    # One copy of the body: slices of bytes are copies, views are not (`a + b + c` made two 150 KB copies).
+    view = memoryview(raw)
+    return b"".join((view[:at], orjson.dumps(new), view[at + len(old_json) :]))
 
 
 def with_model(body_of: Callable[[], dict[str, Any]], raw: bytes | None, client_model: str | None,
