@@ -1,4 +1,5 @@
-"""The one pooled HTTP client every upstream shares (aiohttp: C parser, keep-alive, no per-call setup).
+"""The HTTP client every upstream shares: pool.py's lean keep-alive client for direct connections, aiohttp
+(CONNECT tunnelling) when the operator's HTTPS proxy applies to the URL.
 
 Timeouts, as configured per provider (`timeouts: {connect, first_byte, idle}`) or in `routing`:
 connect bounds the TCP/TLS handshake; first_byte bounds the wait for the response headers (counted from the
@@ -17,10 +18,14 @@ from typing import Any
 import aiohttp
 
 from orgate.errors import UpstreamUnavailable
+from orgate.upstreams import pool
+from orgate.upstreams.base import UpstreamResponse
+
+HttpResponse = UpstreamResponse  # what post returns: pool.Response, or AioResponse through a proxy
 
 _session: aiohttp.ClientSession | None = None
 # Responses whose body is still being read, and the error they all end with once shutdown cuts them (end_all).
-_reading: weakref.WeakSet[HttpResponse] = weakref.WeakSet()
+_reading: weakref.WeakSet[AioResponse] = weakref.WeakSet()
 _waiting: set[asyncio.Timeout] = set()  # the waits for an answer's headers
 _ending: Callable[[], Exception] | None = None
 
@@ -67,14 +72,15 @@ def proxy_for(url: Any) -> str | None:
 
 async def close_session() -> None:
     global _session, _ending
+    await pool.close()
     if _session is not None and not _session.closed:
         await _session.close()
     _session = None
     _ending = None  # a later app in this process (tests) starts clean
 
 
-class HttpResponse:
-    """An aiohttp response seen through the UpstreamResponse protocol."""
+class AioResponse:
+    """An aiohttp response (through a proxy) seen through the UpstreamResponse protocol."""
 
     __slots__ = ("_resp", "status", "headers", "_first", "_idle", "__weakref__")
 
@@ -125,13 +131,14 @@ def end_all(error: Callable[[], Exception]) -> int:
     answer raises it now, and so does every later one. Returns how many were cut."""
     global _ending
     _ending = error
+    cut = pool.end_all(error)
     reading = list(_reading)
     for r in reading:
         r._resp.content.set_exception(error())
     now = asyncio.get_running_loop().time()
     for w in list(_waiting):
         w.reschedule(now)
-    return len(reading) + len(_waiting)
+    return cut + len(reading) + len(_waiting)
 
 
 async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
@@ -139,12 +146,15 @@ async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float
     """POST; `read` is the first-byte limit, `idle` (streams only) the limit between chunks after it."""
     if _ending is not None:
         raise _ending()
+    proxy = proxy_for(url)
+    if proxy is None:
+        return await pool.post(url, data, headers, connect=connect, read=read, idle=idle)
     stream = idle is not None
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=None if stream else read)
     try:
         async with asyncio.timeout(read if stream else None) as waiting:  # first byte, connection set-up included
             _waiting.add(waiting)
-            resp = await session().post(url, data=data, headers=headers, timeout=timeout, proxy=proxy_for(url), **kw)
+            resp = await session().post(url, data=data, headers=headers, timeout=timeout, proxy=proxy, **kw)
     except TimeoutError:
         if _ending is not None:  # end_all: shutdown cut the wait for the answer
             raise _ending() from None
@@ -154,5 +164,5 @@ async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float
     finally:
         _waiting.discard(waiting)
     if stream:
-        return HttpResponse(resp, first_byte=read, idle=idle)
-    return HttpResponse(resp)
+        return AioResponse(resp, first_byte=read, idle=idle)
+    return AioResponse(resp)
