@@ -23,6 +23,7 @@ NOT_AT_START = (
     "cryptography",  # the Responses reasoning envelope, sign-in tokens
     "botocore", "boto3", "google.auth",  # Bedrock, Vertex credentials
     "redis",  # shared counters across instances
+    "aiohttp",  # only behind an operator's HTTPS proxy (upstreams/proxied.py) and for alert webhooks
     "alembic",  # migrations run in a child process
     "jinja2",
     "sqlalchemy.dialects.postgresql",  # the default database is SQLite
