@@ -95,10 +95,16 @@ class Conn(asyncio.Protocol):
 
     # -- the parser's callbacks ------------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.done:  # bytes after the end of the response: nothing to keep, and no reuse
+            self.keep = False
+            return
         # latin-1 maps every byte to one character and back: values are relayed exactly as sent
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        if self.done:
+            self.keep = False
+            return
         self.status = status = self.parser.get_status_code()
         if status < 200:  # an interim answer (100 Continue): the real one follows
             return
@@ -110,6 +116,9 @@ class Conn(asyncio.Protocol):
         self.wake()
 
     def on_body(self, body: bytes) -> None:
+        if self.done:
+            self.keep = False
+            return
         self.buf.append(body)
         self.size += len(body)
         if self.size > HIGH_WATER and not self.paused:  # a slow consumer: stop reading, the socket buffers
@@ -119,6 +128,9 @@ class Conn(asyncio.Protocol):
             self.wake()
 
     def on_message_complete(self) -> None:
+        if self.done:
+            self.keep = False
+            return
         if self.status < 200:
             self.headers = {}
             return

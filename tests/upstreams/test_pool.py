@@ -412,3 +412,11 @@ async def test_through_the_operator_proxy_aiohttp_is_used(serve, monkeypatch):
     resp = await http.post("http://upstream.invalid/v1/messages", b"{}", {}, connect=5, read=5)
     assert await resp.read() == b"ok"
     assert proxy.requests[0].line == "POST http://upstream.invalid/v1/messages HTTP/1.1"
+
+
+async def test_bytes_after_the_response_are_not_taken_for_it_and_the_connection_is_not_reused(serve):
+    s = await serve(replies(OK + b"HTTP/1.1 500 Oops\r\ncontent-length: 4\r\n\r\nboom", OK))
+    resp = await post(s.url())
+    assert (resp.status, await resp.read()) == (200, b"ok")
+    assert await (await post(s.url())).read() == b"ok"
+    assert s.accepted == 2
