@@ -35,6 +35,7 @@ from orgate.server.asgi import Receive, Request, Scope, Send, respond, watched
 from orgate.server.drain import Drain
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
+from orgate.server.trim import trim_forever
 from orgate.server.workers import HOST_SOCKET, SUPERVISED
 from orgate.store.alerts_repo import AlertsRepo
 from orgate.store.audit_repo import AuditRepo
@@ -116,6 +117,7 @@ class App:
         self._observability()
         self.envelope: Any = None  # set by the Responses surface when it registers
         self.response_store: Any = None  # likewise (server/responses_extras.py)
+        self._trim: asyncio.Task[None] | None = None
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefix_routes: list[tuple[str, str, Handler]] = []
         self._register()
@@ -178,8 +180,11 @@ class App:
         self.alerts.start()
         if self.metrics is not None and self.settings.metrics.port is not None:
             self._serve_metrics_port()
+        self._trim = asyncio.get_running_loop().create_task(trim_forever())  # RSS follows use after bursts
 
     async def shutdown(self) -> None:
+        if self._trim is not None:
+            self._trim.cancel()
         self.drain.restore_signals()
         await self.drain.settle()  # the rows of requests ended at the grace reach the last flush
         await self.auth.close()

@@ -48,7 +48,7 @@ FORBIDDEN: dict[str, set[str]] = {
 
 # server/: the composition root (builds the app, its stores, router and upstreams; dispatches, with the
 # key check before the body, preauth; runs workers; drains at shutdown) ...
-SERVER_ROOT = {"app", "workers", "host_state", "drain", "preauth", "__init__"}
+SERVER_ROOT = {"app", "workers", "host_state", "drain", "preauth", "trim", "__init__"}
 # ... and the request surfaces, which parse, pick a plan (pipeline/flow.py) and render: every request runs in
 # Pipeline.serve. They never reach the router, an upstream adapter or the upstream HTTP client (only the
 # upstream port's value types, upstreams/base.py), a store, or the rate/concurrency/budget machinery.
