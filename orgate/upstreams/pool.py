@@ -33,6 +33,7 @@ __all__ = ["HIGH_WATER", "Conn", "Response", "close", "end_all", "post"]
 
 KEEPALIVE = 60.0  # seconds an idle connection is kept
 DNS_TTL = 300.0
+BIG_BODY = 16 * 1024
 
 _ending: Callable[[], Exception] | None = None  # set by end_all: shutdown cuts every response
 _default_tls: ssl.SSLContext | None = None
@@ -189,8 +190,8 @@ def pool_for(loop: asyncio.AbstractEventLoop) -> _Pool:
     return p
 
 
-def request_bytes(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
-    """Request line, the caller's headers exactly as given, the ones it left out, the body: one write."""
+def request_head(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
+    """Request line, the caller's headers exactly as given, then the ones it left out."""
     head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     n = len(headers)
     if head.count("\n") != n or head.count("\r") != n:  # a CR or LF inside a header: request splitting
@@ -209,7 +210,17 @@ def request_bytes(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
         extra += "user-agent: orgate\r\n"
     if "connection" not in have:
         extra += "connection: keep-alive\r\n"
-    return f"POST {t.path} HTTP/1.1\r\n{head}{extra}\r\n".encode() + data
+    return f"POST {t.path} HTTP/1.1\r\n{head}{extra}\r\n".encode()
+
+
+def send(transport: Any, head: bytes, data: bytes) -> None:
+    """Head and body in one write (one segment for a small request). A large body is not copied behind the
+    head: writelines hands both buffers to one writev on uvloop, where a joined copy would be held for
+    the whole request (256 concurrent 150 KB requests: ~38 MB)."""
+    if len(data) > BIG_BODY:
+        transport.writelines((head, data))
+    else:
+        transport.write(head + data)
 
 
 async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
@@ -221,7 +232,7 @@ async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float
     loop = asyncio.get_running_loop()
     pool = pool_for(loop)
     t = target(url)
-    req = request_bytes(t, data, headers)
+    head = request_head(t, data, headers)
     start = loop.time()
     deadline = start + read  # the headers, counted from the start (connection set-up included)
     conn = pool.checkout(t.key, start)
@@ -230,7 +241,7 @@ async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float
             conn = await pool.connect(t, min(connect, read), tls)
         conn.begin()
         try:
-            conn.transport.write(req)
+            send(conn.transport, head, data)
         except RuntimeError:  # closed under us (uvloop refuses a write to a closing transport)
             conn.fail(Stale() if conn.reused else UpstreamUnavailable("upstream connection failed: closed"))
         try:

@@ -420,3 +420,13 @@ async def test_bytes_after_the_response_are_not_taken_for_it_and_the_connection_
     assert (resp.status, await resp.read()) == (200, b"ok")
     assert await (await post(s.url())).read() == b"ok"
     assert s.accepted == 2
+
+
+async def test_a_large_request_body_arrives_whole(serve):
+    body = b'{"messages": "' + bytes(range(97, 123)) * 8000 + b'"}'  # ~200 KB: head and body written apart
+    s = await serve(replies(OK))
+    for data in (body, b"{}"):
+        resp = await http.post(s.url(), data, {"content-type": "application/json"}, connect=5, read=5)
+        assert await resp.read() == b"ok"
+    assert [r.body for r in s.requests] == [body, b"{}"] and s.accepted == 1
+    assert ("content-length", str(len(body))) in s.requests[0].headers
