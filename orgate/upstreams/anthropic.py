@@ -33,7 +33,7 @@ class AnthropicUpstream:
         return h
 
     async def messages(self, call: UpstreamCall) -> http.HttpResponse:
-        data = with_model(call.json, call.raw_body, call.client_model, call.target.upstream_model)
+        data = with_model(call.json, call.raw_body, call.client_model, call.target.upstream_model, parts=True)
         # A stream's idle limit is between events; a JSON answer arrives only when generation is done.
         resp = await http.post(
             f"{self.base_url}/v1/messages", data, self._headers(call), connect=self.connect_timeout,

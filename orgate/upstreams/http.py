@@ -74,7 +74,7 @@ def end_all(error: Callable[[], Exception]) -> int:
     return cut
 
 
-async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
+async def post(url: Any, data: pool.Body, headers: dict[str, str], *, connect: float, read: float,
                idle: float | None = None, **kw: Any) -> HttpResponse:
     """POST; `read` is the first-byte limit, `idle` (streams only) the limit between chunks after it."""
     if _ending is not None:
@@ -84,4 +84,6 @@ async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float
         return await pool.post(url, data, headers, connect=connect, read=read, idle=idle)
     from orgate.upstreams import proxied
 
+    if not isinstance(data, bytes):
+        data = b"".join(data)
     return await proxied.post(url, data, headers, proxy, connect=connect, read=read, idle=idle, **kw)

@@ -190,7 +190,14 @@ def pool_for(loop: asyncio.AbstractEventLoop) -> _Pool:
     return p
 
 
-def request_head(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
+Body = bytes | tuple[bytes | memoryview, ...]  # bytes, or parts sent back to back (dialects/anthropic/body.py)
+
+
+def body_size(data: Body) -> int:
+    return len(data) if isinstance(data, bytes) else sum(len(p) for p in data)
+
+
+def request_head(t: _Target, data: Body, headers: dict[str, str]) -> bytes:
     """Request line, the caller's headers exactly as given, then the ones it left out."""
     head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     n = len(headers)
@@ -201,7 +208,7 @@ def request_head(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
     if "host" not in have:
         extra += f"host: {t.authority}\r\n"
     if "content-length" not in have:
-        extra += f"content-length: {len(data)}\r\n"
+        extra += f"content-length: {body_size(data)}\r\n"
     if "accept-encoding" not in have:
         extra += "accept-encoding: identity\r\n"
     if "accept" not in have:
@@ -213,17 +220,23 @@ def request_head(t: _Target, data: bytes, headers: dict[str, str]) -> bytes:
     return f"POST {t.path} HTTP/1.1\r\n{head}{extra}\r\n".encode()
 
 
-def send(transport: Any, head: bytes, data: bytes) -> None:
+def send(transport: Any, head: bytes, data: Body) -> None:
     """Head and body in one write (one segment for a small request). A large body is not copied behind the
-    head: writelines hands both buffers to one writev on uvloop, where a joined copy would be held for
-    the whole request (256 concurrent 150 KB requests: ~38 MB)."""
-    if len(data) > BIG_BODY:
-        transport.writelines((head, data))
+    head: writelines hands the buffers to one writev on uvloop, where a joined copy would be held for
+    the whole request (256 concurrent 150 KB requests: ~38 MB); a spliced body (its parts around a new
+    model id) is sent the same way, so it is not joined either."""
+    if isinstance(data, bytes):
+        if len(data) > BIG_BODY:
+            transport.writelines((head, data))
+        else:
+            transport.write(head + data)
+    elif body_size(data) > BIG_BODY:
+        transport.writelines((head, *data))
     else:
-        transport.write(head + data)
+        transport.write(b"".join((head, *data)))
 
 
-async def post(url: Any, data: bytes, headers: dict[str, str], *, connect: float, read: float,
+async def post(url: Any, data: Body, headers: dict[str, str], *, connect: float, read: float,
                idle: float | None = None, tls: ssl.SSLContext | None = None) -> Response:
     """POST over a pooled connection; see http.post for the timeouts. `tls` replaces the default context
     (tests with a self-signed certificate)."""

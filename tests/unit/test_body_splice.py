@@ -40,3 +40,14 @@ def test_splice_is_exactly_a_model_change(extra, model):
     raw = orjson.dumps(body)
     out = with_model(lambda: body, raw, model, "upstream-id")
     assert orjson.loads(out) == {**body, "model": "upstream-id"}
+
+
+def test_parts_are_views_of_the_client_bytes_and_join_to_the_splice():
+    from orgate.dialects.anthropic.body import splice_parts
+
+    parts = with_model(lambda: {}, CLAUDE_CODE_LIKE, "claude-opus-4-8", "claude-opus-4-8-up", parts=True)
+    assert isinstance(parts, tuple) and len(parts) == 3
+    assert isinstance(parts[0], memoryview) and parts[0].obj is CLAUDE_CODE_LIKE  # no copy of the body
+    assert b"".join(parts) == splice_model(CLAUDE_CODE_LIKE, "claude-opus-4-8", "claude-opus-4-8-up")
+    assert splice_parts(CLAUDE_CODE_LIKE, "claude-opus-4-8", "claude-opus-4-8") == (CLAUDE_CODE_LIKE,)
+    assert with_model(lambda: {}, CLAUDE_CODE_LIKE, "claude-opus-4-8", "claude-opus-4-8", parts=True) is CLAUDE_CODE_LIKE

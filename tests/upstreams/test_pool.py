@@ -430,3 +430,19 @@ async def test_a_large_request_body_arrives_whole(serve):
         assert await resp.read() == b"ok"
     assert [r.body for r in s.requests] == [body, b"{}"] and s.accepted == 1
     assert ("content-length", str(len(body))) in s.requests[0].headers
+
+
+@pytest.mark.parametrize("size", [100, 200_000])
+async def test_a_body_in_parts_arrives_as_their_concatenation(serve, size):
+    """A spliced body (views of the client's bytes around a new model id) is written without being joined
+    first, small or large; the upstream reads exactly the joined bytes and their total length."""
+    s = await serve(replies(OK))
+    raw = b'{"model":"alias","messages":"' + bytes(range(97, 123)) * (size // 26) + b'"}'
+    at = raw.index(b'"alias"')
+    view = memoryview(raw)
+    parts = (view[:at], b'"claude-upstream-id"', view[at + len(b'"alias"'):])
+    resp = await http.post(s.url(), parts, {"content-type": "application/json"}, connect=5.0, read=5.0)
+    assert (resp.status, await resp.read()) == (200, b"ok")
+    want = b"".join(parts)
+    assert s.requests[0].body == want
+    assert ("content-length", str(len(want))) in s.requests[0].headers

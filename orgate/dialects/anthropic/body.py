@@ -38,15 +38,16 @@ def _value_starts(raw: bytes, value: bytes) -> list[int]:
     return out
 
 
-def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
-    """Replace the top-level `"model": "<old>"` with `<new>`; None when the position is ambiguous.
+def splice_parts(raw: bytes, old: str, new: str) -> tuple[bytes | memoryview, ...] | None:
+    """`raw` with the top-level `"model": "<old>"` replaced by `<new>`, as parts to send back to back (views
+    of `raw` around the new value: nothing copied); None when the position is ambiguous.
 
     Claude Code bodies contain other "model" keys (a tool schema property), so the key alone is not
     unique; the key followed by the exact model value almost always is. When it is not, the caller
     serializes instead, which is always correct.
     """
     if old == new:
-        return raw
+        return (raw,)
     old_json = orjson.dumps(old)
     # The top-level pair exists (the parsed body says so); if the pattern matches exactly once, that is it.
     # An escaped quote inside a string always carries a backslash, so prose cannot match.
@@ -54,19 +55,29 @@ def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
     if len(starts) != 1:
         return None
     at = starts[0]
-    # One copy of the body: slices of bytes are copies, views are not (`a + b + c` made two 150 KB copies).
     view = memoryview(raw)
-    return b"".join((view[:at], orjson.dumps(new), view[at + len(old_json) :]))
+    return (view[:at], orjson.dumps(new), view[at + len(old_json) :])
+
+
+def splice_model(raw: bytes, old: str, new: str) -> bytes | None:
+    """splice_parts as one bytes object (one copy of the body)."""
+    parts = splice_parts(raw, old, new)
+    if parts is None:
+        return None
+    return raw if len(parts) == 1 else b"".join(parts)
 
 
 def with_model(body_of: Callable[[], dict[str, Any]], raw: bytes | None, client_model: str | None,
-               model: str) -> bytes:
+               model: str, *, parts: bool = False) -> bytes | tuple[bytes | memoryview, ...]:
     """Bytes of the request for `model`: the client's bytes spliced when possible, else serialized
-    (`body_of` parses only then)."""
+    (`body_of` parses only then). With `parts`, a splice comes back as its parts (splice_parts), for a
+    sender that writes them back to back (upstreams/pool.py): a 150 KB body is then never copied."""
     if raw is not None and client_model is not None:
-        spliced = splice_model(raw, client_model, model)
+        spliced = splice_parts(raw, client_model, model)
         if spliced is not None:
-            return spliced
+            if len(spliced) == 1:
+                return raw
+            return spliced if parts else b"".join(spliced)
     body = dict(body_of())
     body["model"] = model
     return orjson.dumps(body)
