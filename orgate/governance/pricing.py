@@ -10,7 +10,7 @@ the threshold pays the tier's rates on every token, output included, as Anthropi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,8 @@ class Rates:
     cache_read: int
     long_above: int = 0  # prompt tokens above which `long` applies
     long: Rates | None = None
+    # `ceiling`, computed once: every budgeted request bounds its cost with it (it cost ~5 us a request).
+    _ceiling: Rates | None = field(default=None, init=False, repr=False, compare=False)
 
     def cost_micros(self, u: Usage) -> int:
         if self.long is not None and u.prompt_tokens > self.long_above:
@@ -61,7 +63,11 @@ class Rates:
     @property
     def ceiling(self) -> Rates:
         """The highest rate of each class over both tiers: what a worst-case bound must use."""
-        return self if self.long is None else _max_rates([self, self.long])
+        c = self._ceiling
+        if c is None:
+            c = self if self.long is None else _max_rates([self, self.long])
+            object.__setattr__(self, "_ceiling", c)
+        return c
 
 
 _CLASSES = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
