@@ -27,10 +27,11 @@ from typing import Any
 import httptools
 import orjson
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from orgate.config import ServerSettings
 from orgate.errors import STATUS_KIND
+from orgate.server.cycle import Corked, Cycle
 
 
 @dataclass(frozen=True)
@@ -55,63 +56,6 @@ def refusal(status: int, message: str, headers: bytes = b"") -> bytes:
                                                     "message": message}})
     return b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
                      b"content-length: %d\r\n" % len(body), b"connection: close\r\n", headers, b"\r\n", body])
-
-
-class _Corked:
-    """The transport as a response's cycle sees it: what the cycle writes in one turn of the event loop
-    leaves in one write (one system call, one packet), flushed at the end of that turn or when the response
-    is complete. A JSON answer's head and body leave together; a stream's head leaves with the events
-    already at hand, and its last events with the chunked terminator. Nothing is held past the turn that
-    wrote it, so a client sees a stream's headers and each event as soon as before."""
-
-    __slots__ = ("real", "loop", "parts", "scheduled")
-
-    def __init__(self, real: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.real, self.loop = real, loop
-        self.parts: list[bytes] = []
-        self.scheduled = False
-
-    def write(self, data: bytes) -> None:
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self._turn_ended)
-        self.parts.append(data)
-
-    def _turn_ended(self) -> None:
-        self.scheduled = False
-        self.flush()
-
-    def flush(self) -> None:
-        parts = self.parts
-        if parts:
-            self.parts = []
-            if not self.real.is_closing():
-                self.real.write(parts[0] if len(parts) == 1 else b"".join(parts))
-
-    def close(self) -> None:
-        self.flush()
-        self.real.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-class Cycle(RequestResponseCycle):
-    """uvicorn's request/response cycle with two savings on every request:
-
-    - its writes are corked per turn of the event loop (_Corked): a JSON answer is one write instead of two,
-      a stream that arrives in one read from the upstream is one write instead of three;
-    - a client disconnect calls `on_disconnect` (set by the application through `watch_disconnect`) instead
-      of the application keeping a task waiting on `receive` for it during every request.
-    """
-
-    on_disconnect: Any = None
-    transport: Any
-
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if self.response_complete:  # the whole answer is out of the application: out of the process too
-            self.transport.flush()
 
 
 def watch_disconnect(receive: Any, callback: Any) -> bool:
@@ -223,7 +167,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None:
             cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
-            cycle.transport = _Corked(self.transport, self.loop)
+            cycle.transport = Corked(self.transport, self.loop)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
