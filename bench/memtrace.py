@@ -81,7 +81,8 @@ async def _serve_and_load(gw: Orgate, args: argparse.Namespace, tmp: Path) -> tu
             if args.no_trace:  # the largest RSS, with glibc's view of it
                 rss = _vm("VmRSS")
                 if rss > best.get("rss", 0):
-                    best.update(rss=rss, malloc=mallinfo())
+                    # the ledger rows waiting for the writer: at high rates its backlog is what load adds
+                    best.update(rss=rss, malloc=mallinfo(), ledger_rows=len(app.writer._rows))
                 continue
             cur = tracemalloc.get_traced_memory()[0]
             if cur > best["size"]:
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         up.stop()
     if args.no_trace:
-        print(f"{args.scenario} c={args.conns}: {info}; largest VmRSS {best.get('rss')} MB, then {best.get('malloc')}; "
+        print(f"{args.scenario} c={args.conns}: {info}; largest VmRSS {best.get('rss')} MB, then {best.get('malloc')}, "
+              f"ledger rows waiting {best.get('ledger_rows')}; "
               f"after the load {mallinfo()}")
         return 0
     snap = best["snap"]
