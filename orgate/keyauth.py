@@ -19,6 +19,8 @@ from orgate.governance.keys import KeyRecord, hash_key, same_hash
 from orgate.store.keys_repo import KeysRepo
 
 MISS_TTL_S = 5.0
+MAX_KEYS = 100_000  # cached records (a cache this size is cleared, not evicted entry by entry)
+MAX_MISSES = 10_000
 POLL_S = 1.0
 
 
@@ -37,6 +39,7 @@ class KeyAuth:
         self.repo = repo
         self.ttl = ttl_s
         self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._misses: dict[str, float] = {}  # hash -> until when it is known not to be a key
         self._seen_change: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -56,18 +59,29 @@ class KeyAuth:
         hit = self._cache.get(h)
         if hit is not None and hit[1] > now:
             return hit[0]
+        missed = self._misses.get(h)
+        if missed is not None and missed > now:
+            return None
         # The database matches on the hash (unique index); comparing hashes of a 256-bit secret leaks
         # nothing useful through timing, and the lookup never touches the plaintext.
         record = await self.repo.by_hash(h)
         if record is not None and not same_hash(record.hash, h):
             record = None  # the index matched; the final comparison is constant-time all the same
-        self._cache[h] = (record, now + (self.ttl if record else MISS_TTL_S))
-        if len(self._cache) > 100_000:
+        if record is None:
+            # Misses apart, in a smaller map: a flood of distinct invalid keys (each ~300 bytes here) is
+            # bounded at ~3 MB and never pushes the valid keys out of their cache.
+            if len(self._misses) >= MAX_MISSES:
+                self._misses.clear()
+            self._misses[h] = now + MISS_TTL_S
+            return None
+        if len(self._cache) >= MAX_KEYS:
             self._cache.clear()
+        self._cache[h] = (record, now + self.ttl)
         return record
 
     def invalidate(self) -> None:
         self._cache.clear()
+        self._misses.clear()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._poll())
@@ -79,7 +93,7 @@ class KeyAuth:
                 change = await self.repo.last_change()
                 if change != self._seen_change:
                     self._seen_change = change
-                    self._cache.clear()
+                    self.invalidate()
 
     async def close(self) -> None:
         if self._task is not None:

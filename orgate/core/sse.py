@@ -46,6 +46,11 @@ class SSEFramer:
         self._buf = buf[start:] if start else buf
         return out
 
+    @property
+    def buffered(self) -> bool:
+        """Bytes of an incomplete event are held (the next chunk continues them)."""
+        return bool(self._buf)
+
     def finish_blocks(self) -> list[bytes]:
         rest, self._buf = self._buf, b""
         return [rest] if rest else []

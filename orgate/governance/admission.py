@@ -34,6 +34,7 @@ COUNT_MARGIN_PERCENT = 2  # the count is an estimate: bound with a little more
 COUNT_MARGIN_TOKENS = 64
 POLL_SECONDS = 0.5  # how often a waiting request looks again without a local settlement
 VIEW_SECONDS = 0.25  # a level's stored budget/spend/reserved is re-read at most this often, for all waiters
+MAX_VIEWS = 4096  # cached views kept before the cache is emptied (levels x periods; old periods are never read again)
 
 Counter = Callable[[], Awaitable[int | None]]
 
@@ -125,6 +126,9 @@ class Admission:
         """(budget, spent, reserved) per level, read at most once per VIEW_SECONDS for all requests together
         (one read in flight per level: a burst of refusals must not empty the database pool)."""
         out = []
+        if len(self._view_cache) > MAX_VIEWS:  # one entry per level and period: past periods go now and then
+            self._view_cache.clear()
+            self._view_locks = {k: v for k, v in self._view_locks.items() if v.locked()}
         for cap in caps:
             key = (cap.ref, cap.period_start_ms)
             hit = self._view_cache.get(key)

@@ -118,7 +118,9 @@ class Pipeline:
             if self.settings.server.log_prompts:
                 ex.prompt = raw
             assert self.watched is not None
-            if await self.watched(client, lambda: self._run(ex, client, plan, raw)):
+            held = [raw]  # handed to _run, not kept in this frame: _run lets go of it once the request is upstream
+            del raw
+            if await self.watched(client, lambda: self._run(ex, client, plan, held.pop())):
                 ex.disconnected = True  # the upstream was closed; usage seen so far is billed
         except GatewayError as e:
             error = e
@@ -147,6 +149,11 @@ class Pipeline:
         budget = await plan.prepare(ex, raw)
         allowed = await self.reserve(ex, budget.raw, budget.max_tokens, budget.body) if budget else None
         opened = await plan.open(ex, allowed)
+        # The request is upstream and no retry can use its body any more: let it go, so that a stream that
+        # lasts minutes does not hold its prompt (150 KB to megabytes) for all that time.
+        raw = budget = None  # type: ignore[assignment]
+        client.release_body()
+        plan.release()
         await (plan.relay(ex, opened) if ex.stream else plan.answer(ex, opened))
 
     # -- admission -----------------------------------------------------------------------------------

@@ -92,6 +92,10 @@ class AnthropicPlan:
         rid = self.req.request_id
         await respond(self.req.send, error.status, anthropic_error(error, rid), error_headers(error, rid))
 
+    def release(self) -> None:
+        """The request is upstream: drop what refers to its body (see Pipeline._run)."""
+        self.raw = self.top = self.raw_body = self.body = None
+
     def call(self, ex: Exchange, body: dict[str, Any] | None, raw_body: bytes | None, stream: bool) -> UpstreamCall:
         route = ex.route
         assert route is not None

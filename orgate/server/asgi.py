@@ -89,6 +89,11 @@ class Request:
         self._read = True
         return self.body
 
+    def release_body(self) -> None:
+        """Forget the body once the request is upstream (Pipeline._run): a stream may last minutes, and its
+        request (a long-context prompt: 150 KB to megabytes) is never read again."""
+        self.body = b""
+
     def json(self) -> Any:
         if not self.body:
             raise InvalidRequest("Request body is empty; expected a JSON object.")

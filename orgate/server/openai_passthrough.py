@@ -74,6 +74,11 @@ class OpenAIPlan:
         rid = self.req.request_id
         await respond(self.req.send, error.status, openai_error(error, rid), error_headers(error, rid))
 
+    def release(self) -> None:
+        """The request is upstream: drop the client's bytes (the parsed body stays: the response store and
+        the stream's encoder read it)."""
+        self.raw = None
+
 
 class RelayPlan(OpenAIPlan):
     """A non-Claude model on an OpenAI-compatible provider: the client's chat body relayed (chosen by the

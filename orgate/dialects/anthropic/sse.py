@@ -160,6 +160,8 @@ class AnthropicProbe:
         self.error: tuple[str, str] | None = None  # (kind, message) of an error event before any content
 
     def feed(self, chunk: bytes) -> bool | None:
+        if not self._framer.buffered and b"\r" not in chunk and _content_first(chunk):
+            return True  # decided by two searches; the relay's tee frames and checks these bytes anyway
         for block in self._framer.blocks(chunk):
             if block.startswith(b"event: content_block_start\n"):
                 return True  # the usual framing, seen without parsing; a stream's first chunk often holds it all
@@ -175,6 +177,21 @@ class AnthropicProbe:
                 self.error = (str(err.get("type") or "overloaded_error"), str(err.get("message") or "upstream error event"))
                 return False
         return None
+
+
+def _line_start(chunk: bytes, needle: bytes, end: int) -> int:
+    """The first offset before `end` where `needle` starts a line of `chunk`, or -1 (a JSON data line holds
+    no raw newline, so an `event:` line found at a line start is an event line)."""
+    at = chunk.find(needle, 0, end)
+    while at > 0 and chunk[at - 1] != 10:  # "\n"
+        at = chunk.find(needle, at + 1, end)
+    return at
+
+
+def _content_first(chunk: bytes) -> bool:
+    """A `content_block_start` event line comes before any `error` event line (LF-framed bytes)."""
+    content = _line_start(chunk, b"event: content_block_start\n", len(chunk))
+    return content >= 0 and _line_start(chunk, b"event: error\n", content) < 0
 
 
 def _loads(data: bytes) -> dict[str, Any]:
