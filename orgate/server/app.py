@@ -181,6 +181,8 @@ class App:
         if self.metrics is not None and self.settings.metrics.port is not None:
             self._serve_metrics_port()
         self._trim = asyncio.get_running_loop().create_task(trim_forever())  # RSS follows use after bursts
+        if self.settings.server.gc_threshold:
+            gc_tuned(self.settings.server.gc_threshold)
 
     async def shutdown(self) -> None:
         if self._trim is not None:
@@ -269,6 +271,22 @@ class App:
             await handler(self, req)
         finally:
             self.tracing.end_request(token, status[0] if status else None)
+
+
+def gc_tuned(threshold: int) -> None:
+    """Take what start loaded (modules, the catalog, SQLAlchemy's tables: ~70,000 objects) out of the cyclic
+    collector's scans, and let it run after `threshold` net new objects instead of 700.
+
+    Under load the collector cost ~24 us a request (bench: 15 full collections over 23,000 requests took
+    362 ms, each scanning everything start had loaded; 1,900 young collections another 200 ms). Requests free
+    their objects by reference counting; what builds up between collections is mostly ledger rows waiting for
+    their flush, so a larger threshold holds a few MB more at most. Objects loaded at start are still freed
+    by reference counting; only a cycle among them would no longer be collected."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, 10, 10)
 
 
 async def health(app: App, req: Request) -> None:
