@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         up.stop()
     n = full["requests"] - warm["requests"]
     rows = []
-    for func, (cc, nc, tt, ct, _callers) in full["stats"].items():
+    for func, (_cc, nc, tt, _ct, _callers) in full["stats"].items():
         w = warm["stats"].get(func)
         wnc, wtt = (w[1], w[2]) if w else (0, 0.0)
         calls, tot = (nc - wnc) / n, (tt - wtt) / n * 1e6

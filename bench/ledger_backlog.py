@@ -13,9 +13,11 @@ import threading
 import time
 
 import httpx
-from bench.suite import scratch_upstream, run_wrk
-from bench.gateways import Orgate
+
 from bench.bodies import small_messages
+from bench.gateways import Orgate
+from bench.suite import run_wrk, scratch_upstream
+
 ts, tmp, up = scratch_upstream("queue", 18941)
 gw = Orgate(tmp, 18942, up)
 gw.start()
@@ -28,11 +30,16 @@ def queue():
 stop = False
 def watch():
     while not stop:
-        print(f"t={time.time()-t0:5.1f} queue={queue()} rss={rss()}MB", flush=True); time.sleep(3)
+        print(f"t={time.time()-t0:5.1f} queue={queue()} rss={rss()}MB", flush=True)
+        time.sleep(3)
 body = json.dumps(small_messages()).encode()
 key = sys.argv[1] if len(sys.argv) > 1 else "budget"
-t0 = time.time(); th = threading.Thread(target=watch, daemon=True); th.start()
+t0 = time.time()
+th = threading.Thread(target=watch, daemon=True)
+th.start()
 r = run_wrk(gw.url("/v1/messages"), body, gw.headers(key), 64, 30, tmp, gw)
 print("wrk", key, r["requests"], r.get("error_count"), r.get("rps"), flush=True)
-time.sleep(10); stop = True
-gw.stop(); up.stop()
+time.sleep(10)
+stop = True
+gw.stop()
+up.stop()

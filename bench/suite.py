@@ -224,7 +224,7 @@ class Suite:
             run_wrk(gw.url(sc.path), sc.body, headers, 16, 1, self.tmp / "wrk", gw)
             for c in self.concurrency:
                 r = run_wrk(gw.url(sc.path), sc.body, headers, c, self.seconds, self.tmp / "wrk", gw)
-                self.record(gw.name, gw.variant, sc, c, r)
+                self.record(gw.name, gw.variant, sc, c, r, DEFAULT_KEY)  # the key these rows used
             t = ttfb(gw.port, sc.path, sc.body, headers, self.ttfb_n if gw.name == "orgate" else self.ttfb_n // 5)
             self.result["ttfb"].append({"target": gw.name, "scenario": sc.name, **t})
             self.log(f"{gw.name} {sc.name} ttfb p50 {t['ttfb_ms']['p50']} ms, last byte p50 "

@@ -100,7 +100,7 @@ class Cycle(RequestResponseCycle):
             raise RuntimeError("Invalid HTTP header value.")
         content = [STATUS_LINE[status]]
         has_close = False
-        for name, value in zip(names, values):
+        for name, value in zip(names, values, strict=True):
             if name == b"content-length" and self.chunked_encoding is None:
                 self.expected_content_length = int(value.decode())
                 self.chunked_encoding = False
