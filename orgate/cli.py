@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from orgate.config import ConfigError, Settings, load_settings, notices
+from orgate.config import ConfigError, Settings, load_settings
+from orgate.config_check import notices
 from orgate.governance.keys import PERIODS
 from orgate.governance.pricing import format_usd, usd_to_micros
 

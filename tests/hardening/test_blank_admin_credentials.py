@@ -16,7 +16,7 @@ from tests.gateway import ADMIN_PASSWORD, ADMIN_TOKEN, Gateway
 
 @pytest.mark.parametrize("blank", ["", "   "])
 def test_blank_credentials_load_as_disabled(tmp_path, blank):
-    from orgate.config import notices  # here, so the other tests still run against a build without it
+    from orgate.config_check import notices  # here, so the other tests still run against a build without it
 
     cfg = tmp_path / "orgate.yaml"
     cfg.write_text("admin: {token: '${ADMIN_TOKEN}', password: '${ADMIN_PASSWORD:-}'}\n")

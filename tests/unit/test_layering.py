@@ -32,6 +32,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "keyauth": {"server", "pipeline", "routing", "upstreams", "dialects", "cli"},
     "sso": {"server", "pipeline", "routing", "upstreams", "dialects", "cli"},
     "config": {"server", "pipeline", "routing", "upstreams", "dialects", "store", "keyauth", "cli", "observe"},
+    "config_check": {"server", "pipeline", "routing", "upstreams", "dialects", "store", "keyauth", "cli", "observe"},
     "config_env": {"server", "pipeline", "routing", "upstreams", "dialects", "governance", "store", "keyauth",
                    "cli", "observe", "sso"},
     "model_families": {"server", "pipeline", "routing", "upstreams", "dialects", "governance", "store", "keyauth",
