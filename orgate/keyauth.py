@@ -38,7 +38,7 @@ class KeyAuth:
     def __init__(self, repo: KeysRepo, ttl_s: float) -> None:
         self.repo = repo
         self.ttl = ttl_s
-        self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._cache: dict[str, tuple[KeyRecord, float]] = {}  # found keys only; misses are in _misses
         self._misses: dict[str, float] = {}  # hash -> until when it is known not to be a key
         self._seen_change: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None

@@ -225,15 +225,11 @@ def send(transport: Any, head: bytes, data: Body) -> None:
     head: writelines hands the buffers to one writev on uvloop, where a joined copy would be held for
     the whole request (256 concurrent 150 KB requests: ~38 MB); a spliced body (its parts around a new
     model id) is sent the same way, so it is not joined either."""
-    if isinstance(data, bytes):
-        if len(data) > BIG_BODY:
-            transport.writelines((head, data))
-        else:
-            transport.write(head + data)
-    elif body_size(data) > BIG_BODY:
-        transport.writelines((head, *data))
+    parts = (data,) if isinstance(data, bytes) else data
+    if body_size(data) > BIG_BODY:
+        transport.writelines((head, *parts))
     else:
-        transport.write(b"".join((head, *data)))
+        transport.write(b"".join((head, *parts)))
 
 
 async def post(url: Any, data: Body, headers: dict[str, str], *, connect: float, read: float,

@@ -73,8 +73,8 @@ class UsageTee:
         for i, block in enumerate(blocks):
             # Nearly every frame of a stream is a content or ping frame in the usual framing (one `data:`
             # line): it is only checked to be a JSON object, inline, without a call per frame. Anything else
-            # (accounting frames, odd framing, a frame that fails the check) takes the careful path below,
-            # which also says what is wrong.
+            # (accounting frames, odd framing, a frame that fails the check) is parsed and observed, which
+            # also says what is wrong.
             if block.startswith(_UNACCOUNTED):
                 start = block.find(b"\ndata: ")
                 end = len(block) - 2
@@ -86,21 +86,12 @@ class UsageTee:
                     except orjson.JSONDecodeError:
                         pass
             try:
-                self._block(block)
+                if (frame := parse(block)) is not None:
+                    self.observe(*frame)
             except MalformedEvent as e:
                 e.before = b"".join(blocks[:i])
                 raise
         return b"".join(blocks)
-
-    def _block(self, block: bytes) -> None:
-        if block.startswith(_UNACCOUNTED):
-            start = block.find(b"\ndata: ")
-            if start > 0 and b"\n" not in block[start + 7:-2] and block.endswith(b"\n\n"):
-                self.frames += 1
-                _object(block[7:start].decode("utf-8", "replace"), block[start + 7:-2])
-                return
-        if (frame := parse(block)) is not None:
-            self.observe(*frame)
 
     def observe(self, event: str, data: bytes) -> dict[str, Any] | None:
         """One frame, parsed; raises MalformedEvent when a known event's data is not what it promises.
