@@ -141,12 +141,17 @@ class Gateway:
 
         return self._run(go)
 
-    def ledger(self, min_rows: int = 1, timeout: float = 10, **where: Any) -> list[dict[str, Any]]:
-        cond = " AND ".join(f"{k} = :{k}" for k in where) or "1=1"
+    def ledger_mark(self) -> int:
+        """The newest ledger row's id now: pass it as `after=` to wait for the rows of what follows only (a
+        session's gateway is shared, and a request's row lands at the next flush, 0.5 s later)."""
+        return int(self.query("SELECT COALESCE(MAX(id), 0) AS m FROM ledger")[0]["m"])
+
+    def ledger(self, min_rows: int = 1, timeout: float = 10, after: int = 0, **where: Any) -> list[dict[str, Any]]:
+        cond = " AND ".join(["id > :after", *(f"{k} = :{k}" for k in where)])
         deadline = time.time() + timeout
         rows: list[dict[str, Any]] = []
         while time.time() < deadline:
-            rows = self.query(f"SELECT * FROM ledger WHERE {cond} ORDER BY id", **where)
+            rows = self.query(f"SELECT * FROM ledger WHERE {cond} ORDER BY id", after=after, **where)
             if len(rows) >= min_rows:
                 return rows
             time.sleep(0.05)

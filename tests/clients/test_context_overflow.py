@@ -57,6 +57,7 @@ def _overflow_after_two_tools(tool: str, args, summary=None):
 @pytest.mark.clients
 @pytest.mark.skipif(CLAUDE is None, reason="Claude Code is not installed")
 def test_claude_code_compacts_on_prompt_too_long(gateway, fake, key, tmp_path):
+    mark = gateway.ledger_mark()
     script, seen, state = _overflow_after_two_tools(
         "Write", lambda n: {"file_path": str(tmp_path / f"part{n}.txt"), "content": BIG}, _summary_request)
     fake.default = script
@@ -76,7 +77,7 @@ def test_claude_code_compacts_on_prompt_too_long(gateway, fake, key, tmp_path):
     assert len(seen) == 5
     after = orjson.dumps(seen[4]["messages"])
     assert after.count(b"line 1999:") < orjson.dumps(seen[2]["messages"]).count(b"line 1999:")  # it shrank
-    rows = gateway.ledger(5, api="anthropic")
+    rows = gateway.ledger(5, after=mark, api="anthropic")
     assert [r["status"] for r in rows[-5:]].count(400) == 1
 
 
@@ -88,6 +89,7 @@ CODEX = find_bin("codex")
 def test_codex_on_context_length_exceeded(gateway, fake, key):
     from tests.clients.test_codex import _config
     holder: dict = {}
+    mark = gateway.ledger_mark()
     script, seen, state = _overflow_after_two_tools(
         "exec_command", lambda n: {"cmd": f"echo part{n}", "workdir": str(holder["work"])})
     with client_home("codex") as home:
@@ -109,7 +111,7 @@ def test_codex_on_context_length_exceeded(gateway, fake, key):
     assert failed and "context window" in failed[0]["error"]["message"], events
     agent = [b for b in seen if "exec_command" in tool_names(b)]
     assert state["errored"] == 1 and len(agent) == 3, len(agent)
-    rows = gateway.ledger(3, api="openai-responses")
+    rows = gateway.ledger(3, after=mark, api="openai-responses")
     assert rows[-1]["status"] == 400
 
 
