@@ -141,10 +141,27 @@ class Gateway:
 
         return self._run(go)
 
-    def ledger_mark(self) -> int:
-        """The newest ledger row's id now: pass it as `after=` to wait for the rows of what follows only (a
-        session's gateway is shared, and a request's row lands at the next flush, 0.5 s later)."""
-        return int(self.query("SELECT COALESCE(MAX(id), 0) AS m FROM ledger")[0]["m"])
+    def key_id(self, key: str) -> int:
+        """The id of a key made by create_key: its ledger rows are exactly its test's (the `key` fixture is
+        one new key per test), whatever an earlier test's rows still on their way do."""
+        from orgate.governance.keys import hash_key
+
+        return int(self.query("SELECT id FROM keys WHERE hash = :h", h=hash_key(key))[0]["id"])
+
+    def ledger_mark(self, settle: float = 3) -> int:
+        """The newest ledger row's id once no row has landed for `settle` flush intervals: pass it as `after=`
+        to wait for the rows of what follows only. A session's gateway is shared and a row gets its id when it
+        lands, at the next flush: an earlier test's last row can land after a mark taken at once. Waiting out
+        the flushes narrows that; filtering by the test's own key (key_id) or request id closes it."""
+        interval = float(self.env.get("ORGATE_LEDGER__FLUSH_INTERVAL_SECONDS", 0.5))
+        mark = int(self.query("SELECT COALESCE(MAX(id), 0) AS m FROM ledger")[0]["m"])
+        quiet_since, deadline = time.time(), time.time() + 5
+        while time.time() - quiet_since < settle * interval and time.time() < deadline:
+            time.sleep(interval / 2)
+            now = int(self.query("SELECT COALESCE(MAX(id), 0) AS m FROM ledger")[0]["m"])
+            if now != mark:
+                mark, quiet_since = now, time.time()
+        return mark
 
     def ledger(self, min_rows: int = 1, timeout: float = 10, after: int = 0, **where: Any) -> list[dict[str, Any]]:
         cond = " AND ".join(["id > :after", *(f"{k} = :{k}" for k in where)])

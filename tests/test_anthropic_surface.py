@@ -136,14 +136,14 @@ def test_bearer_auth_and_doubled_v1_path(gateway, key, fake):
     assert fake.last["path"] == "/v1/messages"
 
 
-def test_count_tokens_forwarded_and_not_billed(client, fake, gateway):
+def test_count_tokens_forwarded_and_not_billed(client, fake, gateway, key):
     fake.count_tokens_value = 2095
     r = client.messages.count_tokens(model="claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}])
     assert r.input_tokens == 2095
     assert fake.last["path"] == "/v1/messages/count_tokens"
     assert fake.last["body"]["model"] == "claude-sonnet-4-5-20250929"
-    rows = gateway.ledger(1, endpoint="count_tokens")
-    assert rows[-1]["cost_micros"] == 0 and rows[-1]["input_tokens"] == 0
+    (row,) = gateway.ledger(1, key_id=gateway.key_id(key), endpoint="count_tokens")
+    assert row["cost_micros"] == 0 and row["input_tokens"] == 0
 
 
 def test_models_list_parses_in_both_sdks(gateway, key):

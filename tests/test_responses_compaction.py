@@ -27,19 +27,12 @@ def _client(gateway, key) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
 
 
-def _rows(gateway, endpoint: str) -> int:
-    """Ledger rows of this endpoint so far: the session's gateway is shared, and a request's own row reaches the
-    ledger at the next flush (0.5 s), so a test waits for one row more than there were before it."""
-    return len(gateway.query("SELECT id FROM ledger WHERE endpoint = :e", e=endpoint))
-
-
 def _summary_requests(fake):
     return [r for r in fake.requests if "compact a coding agent" in str(r["body"].get("system"))]
 
 
 def test_compaction_trigger_streams_one_compaction_item(gateway, fake, key):
     fake.push(Reply(blocks=[{"type": "text", "text": SUMMARY}], usage={"input_tokens": 700, "output_tokens": 40}))
-    before = _rows(gateway, "responses")
     client = _client(gateway, key)
     with client.responses.stream(model="claude-sonnet-4.5", input=[*HISTORY, {"type": "compaction_trigger"}],
                                  tools=[{"type": "function", "name": "exec_command", "parameters": {"type": "object"}}],
@@ -56,7 +49,7 @@ def test_compaction_trigger_streams_one_compaction_item(gateway, fake, key):
     prompt = up["body"]["messages"][0]["content"][0]["text"]
     assert "Create hello.txt" in prompt and "called tool exec_command" in prompt and "exit code 0" in prompt
     assert "You are Codex." not in prompt  # instructions are re-sent by the client, not summarized
-    row = gateway.ledger(before + 1, endpoint="responses")[-1]
+    (row,) = gateway.ledger(1, key_id=gateway.key_id(key), endpoint="responses")  # its own key: this test's row
     assert row["input_tokens"] == 700 and row["cost_micros"] > 0
 
     # The item comes back in the next request: the model sees the summary as a user turn.
@@ -71,14 +64,13 @@ def test_compaction_trigger_streams_one_compaction_item(gateway, fake, key):
 
 def test_compact_endpoint_returns_user_messages_then_the_item(gateway, fake, key):
     fake.push(Reply(blocks=[{"type": "text", "text": SUMMARY}], usage={"input_tokens": 500, "output_tokens": 30}))
-    before = _rows(gateway, "responses/compact")
     client = _client(gateway, key)
     out = client.responses.compact(model="claude-sonnet-4.5", input=HISTORY)
     assert out.object == "response.compaction"
     assert [(o.type, getattr(o, "role", None)) for o in out.output] == [("message", "user"), ("compaction", None)]
     assert out.usage.input_tokens == 500 and out.usage.output_tokens == 30
     assert "stream" not in _summary_requests(fake)[0]["body"]
-    row = gateway.ledger(before + 1, endpoint="responses/compact")[-1]
+    (row,) = gateway.ledger(1, key_id=gateway.key_id(key), endpoint="responses/compact")
     assert row["status"] == 200 and row["cost_micros"] > 0
 
 

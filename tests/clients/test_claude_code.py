@@ -54,6 +54,7 @@ def test_claude_code_writes_a_file_through_orgate(gateway, fake, key, tmp_path, 
         return text("Done: wrote hello.txt.")
 
     fake.default = script
+    mark = gateway.ledger_mark()
     p = subprocess.run([binary, "-p", "Create hello.txt containing 'hello from orgate'", "--permission-mode",
                         "acceptEdits", "--output-format", "json"], env=_env(gateway.url, key), cwd=tmp_path,
                        capture_output=True, text=True, timeout=150)
@@ -67,7 +68,7 @@ def test_claude_code_writes_a_file_through_orgate(gateway, fake, key, tmp_path, 
     assert first["path"] == "/v1/messages?beta=true" or first["path"].startswith("/v1/messages")
     assert "claude-code-20250219" in first["headers"]["anthropic-beta"]
     assert any(b.get("type") == "tool_result" for b in second["body"]["messages"][-1]["content"])
-    rows = gateway.ledger(2, api="anthropic")
+    rows = gateway.ledger(2, after=mark, key_id=gateway.key_id(key), api="anthropic")
     assert all(r["stream"] for r in rows[-2:]) and rows[-1]["cost_micros"] > 0
     # Its own default model, whatever the release: each one a listed, priced model (README "Clients tested").
     sent = {r["body"]["model"] for r in fake.requests}

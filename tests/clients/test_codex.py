@@ -51,6 +51,7 @@ plugins = false
 
 
 def test_codex_exec_runs_a_tool_through_orgate(gateway, fake, key):
+    mark = gateway.ledger_mark()
     with client_home("codex") as home:
         codex_home, work = home / "codex-home", home / "work"
         codex_home.mkdir()
@@ -93,7 +94,7 @@ def test_codex_exec_runs_a_tool_through_orgate(gateway, fake, key):
     assert assistant["content"][-1]["type"] == "tool_use" and assistant["content"][-1]["name"] == "exec_command"
     result = second["messages"][-1]["content"][0]
     assert result["type"] == "tool_result" and result["tool_use_id"] == assistant["content"][-1]["id"]
-    rows = gateway.ledger(2, api="openai-responses")
+    rows = gateway.ledger(2, after=mark, key_id=gateway.key_id(key), api="openai-responses")
     assert all(r["stream"] and r["status"] == 200 for r in rows[-2:])
     assert rows[-1]["cost_micros"] > 0
 
@@ -124,6 +125,7 @@ def _builtin_script(work):
 
 
 def test_codex_builtin_provider_tool_turn_and_compaction(gateway, fake, key):
+    mark = gateway.ledger_mark()
     with client_home("codex-builtin") as home:
         codex_home, work = home / "codex-home", home / "work"
         codex_home.mkdir()
@@ -162,6 +164,6 @@ def test_codex_builtin_provider_tool_turn_and_compaction(gateway, fake, key):
     assert after and "exec_command" in tool_names(after[0]["body"])
     assert fake.requests[0]["headers"]["x-api-key"] != key  # the provider credential, never the client's
     # The tool turn, the compaction, the final answer: each a billed row.
-    rows = gateway.ledger(3, api="openai-responses")[-3:]
+    rows = gateway.ledger(3, after=mark, key_id=gateway.key_id(key), api="openai-responses")[-3:]
     assert [r["status"] for r in rows] == [200, 200, 200] and all(r["cost_micros"] > 0 for r in rows)
     assert rows[1]["input_tokens"] == 900 and rows[1]["output_tokens"] == 60  # the summarization's usage

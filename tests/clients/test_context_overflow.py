@@ -77,7 +77,7 @@ def test_claude_code_compacts_on_prompt_too_long(gateway, fake, key, tmp_path):
     assert len(seen) == 5
     after = orjson.dumps(seen[4]["messages"])
     assert after.count(b"line 1999:") < orjson.dumps(seen[2]["messages"]).count(b"line 1999:")  # it shrank
-    rows = gateway.ledger(5, after=mark, api="anthropic")
+    rows = gateway.ledger(5, after=mark, key_id=gateway.key_id(key), api="anthropic")
     assert [r["status"] for r in rows[-5:]].count(400) == 1
 
 
@@ -111,7 +111,7 @@ def test_codex_on_context_length_exceeded(gateway, fake, key):
     assert failed and "context window" in failed[0]["error"]["message"], events
     agent = [b for b in seen if "exec_command" in tool_names(b)]
     assert state["errored"] == 1 and len(agent) == 3, len(agent)
-    rows = gateway.ledger(3, after=mark, api="openai-responses")
+    rows = gateway.ledger(3, after=mark, key_id=gateway.key_id(key), api="openai-responses")
     assert rows[-1]["status"] == 400
 
 

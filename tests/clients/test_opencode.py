@@ -100,6 +100,7 @@ def _run_opencode(gateway_url: str, key: str, npm: str, model: str) -> tuple[Any
 
 def test_opencode_openai_compatible_writes_a_file(gateway, fake, key):
     fake.default = _script()
+    mark = gateway.ledger_mark()
     written, events, elapsed, out = _run_opencode(gateway.url, key, "@ai-sdk/openai-compatible", "claude-sonnet-4.5")
     assert written == CONTENT, out[-3000:]
     assert elapsed < 90
@@ -115,20 +116,21 @@ def test_opencode_openai_compatible_writes_a_file(gateway, fake, key):
     assistant = second["messages"][-2]
     assert assistant["role"] == "assistant" and assistant["content"][-1]["type"] == "tool_use"
     assert second["messages"][-1]["content"][0]["tool_use_id"] == assistant["content"][-1]["id"]
-    rows = gateway.ledger(2, api="openai-chat")
+    rows = gateway.ledger(2, after=mark, key_id=gateway.key_id(key), api="openai-chat")
     assert all(r["stream"] and r["status"] == 200 for r in rows[-2:])
     assert rows[-1]["cache_read_tokens"] == 800 and rows[-1]["cost_micros"] > 0
 
 
 def test_opencode_anthropic_provider_writes_a_file(gateway, fake, key):
     fake.default = _script()
+    mark = gateway.ledger_mark()
     written, events, elapsed, out = _run_opencode(gateway.url, key, "@ai-sdk/anthropic", "claude-sonnet-4-5")
     assert written == CONTENT, out[-3000:]
     assert elapsed < 90
     agent = [r for r in fake.requests if tool_names(r["body"])]
     assert len(agent) >= 2 and agent[0]["headers"]["x-api-key"] != key
     assert any(b.get("type") == "tool_result" for b in agent[-1]["body"]["messages"][-1]["content"])
-    rows = gateway.ledger(2, api="anthropic")
+    rows = gateway.ledger(2, after=mark, key_id=gateway.key_id(key), api="anthropic")
     assert rows[-1]["status"] == 200
 
 
@@ -136,6 +138,7 @@ def test_opencode_openai_responses_replays_signed_thinking(gateway, fake, key):
     """`@ai-sdk/openai` speaks /v1/responses: the thinking of the tool turn comes back inside the reasoning
     item's encrypted_content and reaches the upstream unchanged on the next request."""
     fake.default = _script(THINKING)
+    mark = gateway.ledger_mark()
     written, events, elapsed, out = _run_opencode(gateway.url, key, "@ai-sdk/openai", "claude-sonnet-4.5")
     assert written == CONTENT, out[-3000:]
     assert elapsed < 90
@@ -144,5 +147,5 @@ def test_opencode_openai_responses_replays_signed_thinking(gateway, fake, key):
     assistant = agent[-1]["body"]["messages"][-2]
     assert assistant["role"] == "assistant" and assistant["content"][0] == THINKING
     assert orjson.dumps(THINKING) in agent[-1]["raw"]
-    rows = gateway.ledger(2, api="openai-responses")
+    rows = gateway.ledger(2, after=mark, key_id=gateway.key_id(key), api="openai-responses")
     assert all(r["stream"] and r["status"] == 200 for r in rows[-2:])

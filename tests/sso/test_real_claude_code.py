@@ -132,13 +132,13 @@ def _sign_in_and_work(claude_bin, gw, fake, home: Path, tmp_path: Path) -> None:
     person = gw.query("SELECT * FROM sso_users WHERE email = 'alice@example.com'")[0]
     target = work / "hello.txt"
     fake.default = tool_then_text("Write", {"file_path": str(target), "content": "hello via sso\n"}, "Done: wrote it.")
-    before = len(gw.query("SELECT id FROM ledger"))
+    mark = gw.ledger_mark()  # after the sign-in's rows
     cmd = f"{claude_bin} -p 'Create hello.txt' --permission-mode acceptEdits --output-format json"
     p = subprocess.run(claude_tmux.in_namespace(tmp_path / "etc-claude-code", cmd), env=_env(home), cwd=work,
                        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert target.read_text() == "hello via sso\n"
-    rows = gw.ledger(before + 2)[before:]
+    rows = gw.ledger(2, after=mark)
     assert {r["key_id"] for r in rows if r["endpoint"] == "messages"} == {person["key_id"]}
     assert any(r["status"] == 200 for r in rows)
     sessions = httpx.get(gw.url + "/admin/api/sso/sessions", headers=ADMIN).json()["data"]
