@@ -17,6 +17,16 @@ from orgate.governance import budget
 from orgate.governance.owners import get_or_404
 from orgate.server import admin_api as api
 from orgate.server import admin_audit
+from orgate.server.admin_keys import key_view
+from orgate.server.admin_params import (
+    allowed_models,
+    body_json,
+    int_param,
+    known_fields,
+    money,
+    name_and_budget,
+    opt_int,
+)
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_json
 from orgate.store.accounts_repo import AccountsRepo
@@ -34,17 +44,17 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 def account_fields(app: App, level: str, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """Validated columns from a create/update body; unknown fields are refused by name."""
-    api.known_fields(body, FIELDS[level])
-    out = api.name_and_budget(body, creating=creating)
+    known_fields(body, FIELDS[level])
+    out = name_and_budget(body, creating=creating)
     for name, lo in (("budget_micros", 0), ("rpm", 1), ("tpm", 1), ("default_team_id", 1)):
         if name in body:
-            out[name] = api._opt_int(body, name, lo)
+            out[name] = opt_int(body, name, lo)
     if "status" in body:
         if body["status"] not in ("active", "disabled"):
             raise InvalidRequest("status: must be 'active' or 'disabled'.", param="status")
         out["status"] = body["status"]
     if "allowed_models" in body:
-        out["allowed_models"] = api._allowed_models(app, body["allowed_models"])
+        out["allowed_models"] = allowed_models(app, body["allowed_models"])
     if "metadata" in body:
         if body["metadata"] is not None and not isinstance(body["metadata"], dict):
             raise InvalidRequest("metadata: must be an object or null.", param="metadata")
@@ -92,20 +102,20 @@ async def _unique(app: App, level: str, fields: dict[str, Any], ident: int | Non
 
 async def list_accounts(app: App, req: Request, p: dict[str, str]) -> None:
     level = p["level"][:-1]
-    limit = api.int_param(req, "limit", 100, 1, 500) or 100
-    offset = api.int_param(req, "offset", 0, 0) or 0
+    limit = int_param(req, "limit", 100, 1, 500) or 100
+    offset = int_param(req, "offset", 0, 0) or 0
     search = (req.query_one("search") or "").strip()[:100] or None
     rows, total = await AccountsRepo(app.engine).list(level, limit=limit, offset=offset, search=search)
-    await send_json(req, 200, api.money({"data": [account_view(r) for r in rows], "total": total}))
+    await send_json(req, 200, money({"data": [account_view(r) for r in rows], "total": total}))
 
 
 async def create_account(app: App, req: Request, p: dict[str, str]) -> None:
     level = p["level"][:-1]
-    fields = account_fields(app, level, await api.body_json(req), creating=True)
+    fields = account_fields(app, level, await body_json(req), creating=True)
     await _unique(app, level, fields)
     row = await AccountsRepo(app.engine).create(level, **fields)
     await admin_audit.created(app, req, row, level)
-    await send_json(req, 201, api.money({"data": account_view(row)}))
+    await send_json(req, 201, money({"data": account_view(row)}))
 
 
 async def get_account(app: App, req: Request, p: dict[str, str]) -> None:
@@ -115,7 +125,7 @@ async def get_account(app: App, req: Request, p: dict[str, str]) -> None:
     since = budget.period_start("monthly")
     spend = await AdminQueries(app.engine).grouped("key", since_ms=since, limit=500, **{f"{level}_id": ident})
     by_key = {r["key_id"]: r for r in spend}
-    keys = [{**api.key_view(k), "month": by_key.get(k["id"])} for k in await repo.keys_of(level, ident)]
+    keys = [{**key_view(k), "month": by_key.get(k["id"])} for k in await repo.keys_of(level, ident)]
     body: dict[str, Any] = {"data": row, "keys": keys, "month_start_ms": since}
     if level == "team":
         by_user = {r["user_id"]: r for r in await AdminQueries(app.engine).grouped(
@@ -123,19 +133,19 @@ async def get_account(app: App, req: Request, p: dict[str, str]) -> None:
         body["members"] = [{**account_view(u), "month": by_user.get(u["id"])} for u in await repo.members(ident)]
     else:
         body["teams"] = [account_view(t) for t in await repo.teams_of(ident)]
-    await send_json(req, 200, api.money(body))
+    await send_json(req, 200, money(body))
 
 
 async def update_account(app: App, req: Request, p: dict[str, str]) -> None:
     level, ident = p["level"][:-1], int(p["id"])
     before = await _get(app, level, ident)
-    fields = account_fields(app, level, await api.body_json(req), creating=False)
+    fields = account_fields(app, level, await body_json(req), creating=False)
     await _unique(app, level, fields, ident)
     row = await AccountsRepo(app.engine).update(level, ident, **fields)
     app.auth.invalidate()  # a cached key carries its user's and team's status, budget and allowlist
     if row:
         await admin_audit.changed(app, req, before, row, level)
-    await send_json(req, 200, api.money({"data": account_view(row or {})}))
+    await send_json(req, 200, money({"data": account_view(row or {})}))
 
 
 async def set_account_status(app: App, req: Request, p: dict[str, str]) -> None:
@@ -146,13 +156,13 @@ async def set_account_status(app: App, req: Request, p: dict[str, str]) -> None:
     app.auth.invalidate()
     if row:
         await admin_audit.changed(app, req, before, row, level)
-    await send_json(req, 200, api.money({"data": account_view(row or {})}))
+    await send_json(req, 200, money({"data": account_view(row or {})}))
 
 
 async def add_member(app: App, req: Request, p: dict[str, str]) -> None:
     team_id = int(p["id"])
     await _get(app, "team", team_id)
-    body = await api.body_json(req)
+    body = await body_json(req)
     user_id = body.get("user_id")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise InvalidRequest("user_id: required, an integer.", param="user_id")
@@ -176,7 +186,7 @@ async def remove_member(app: App, req: Request, p: dict[str, str]) -> None:
 async def account_usage(app: App, req: Request, p: dict[str, str]) -> None:
     level, ident = p["level"][:-1], int(p["id"])
     await _get(app, level, ident)
-    days = api.int_param(req, "days", 30, 1, 366) or 30
+    days = int_param(req, "days", 30, 1, 366) or 30
     since = days_back(days)
     q = AdminQueries(app.engine)
     f = {f"{level}_id": ident}
@@ -186,7 +196,7 @@ async def account_usage(app: App, req: Request, p: dict[str, str]) -> None:
             "by_key": await q.grouped("key", since_ms=since, limit=500, **f)}
     if level == "team":
         body["by_user"] = await q.grouped("user", since_ms=since, limit=500, **f)
-    await send_json(req, 200, api.money(body))
+    await send_json(req, 200, money(body))
 
 
 _ID = r"(?P<id>[0-9]{1,9})"

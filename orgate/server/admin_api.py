@@ -1,5 +1,6 @@
-"""The admin HTTP API under /admin/api/: keys, usage summaries, the ledger (keyset paged, CSV), models,
-providers and an overview. JSON; money as integer micro-USD with a `_usd` decimal string beside it.
+"""The admin HTTP API under /admin/api/: its route table and dispatch, usage summaries, the ledger (keyset
+paged, CSV), models, providers and an overview; the keys' handlers are admin_keys', users' and teams'
+admin_accounts'. JSON; money as integer micro-USD with a `_usd` decimal string beside it.
 
 Authentication and CSRF live in admin_session; every handler here runs only after it passed. Errors use
 the Anthropic error shape; a bad field answers 400 with the field named first in the message.
@@ -14,11 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from orgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
 from orgate.governance import budget
-from orgate.governance.keys import PERIODS, now_ms
-from orgate.governance.owners import owner_fields
-from orgate.governance.pricing import usd_to_micros
-from orgate.server import admin_audit, admin_session, web_pages
-from orgate.server.admin_params import INT32_MAX, body_json, int_param, ledger_filters, money
+from orgate.server import admin_audit, admin_keys, admin_session, web_pages
+from orgate.server.admin_params import BIGINT_MAX, int_param, ledger_filters, money
 from orgate.server.asgi import Request
 from orgate.server.web_pages import send_error, send_json
 from orgate.store.admin_queries import GROUPS, AdminQueries, csv_chunks, usage_csv_rows
@@ -42,195 +40,6 @@ def register(app: App) -> None:
         app.routes[(method, "/admin/api")] = dispatch
     admin_session.register(app)
     web_pages.register(app)
-
-
-# -- keys ------------------------------------------------------------------------------------------------
-
-KEY_FIELDS = ("name", "budget_micros", "budget_usd", "budget_period", "expires_ms", "allowed_models", "rpm",
-              "tpm", "max_concurrency", "status", "user_id", "team_id")
-
-
-# Column widths: PostgreSQL's INTEGER is 32-bit; BIGINT values stay within what JavaScript's numbers hold.
-BIGINT_MAX = 2**53 - 1
-WIDE_FIELDS = ("budget_micros", "expires_ms")
-
-
-def _opt_int(body: dict[str, Any], name: str, lo: int) -> int | None:
-    v = body[name]
-    if v is None:
-        return None
-    hi = BIGINT_MAX if name in WIDE_FIELDS else INT32_MAX
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise InvalidRequest(f"{name}: must be an integer from {lo} to {hi}, or null.", param=name)
-    return v
-
-
-def known_fields(body: dict[str, Any], accepted: tuple[str, ...]) -> None:
-    for k in body:
-        if k not in accepted:
-            raise InvalidRequest(f"{k}: unknown field; accepted: {', '.join(accepted)}.", param=k)
-
-
-def name_and_budget(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """`name`, `budget_usd` and `budget_period`, validated the same way for keys, users and teams."""
-    out: dict[str, Any] = {}
-    if "name" in body or creating:
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
-            raise InvalidRequest("name: required, a non-empty string of at most 200 printable characters.",
-                                 param="name")
-        out["name"] = name.strip()
-    if "budget_usd" in body:
-        v = body["budget_usd"]
-        try:
-            out["budget_micros"] = None if v in (None, "") else usd_to_micros(v)
-            if (out["budget_micros"] or 0) > BIGINT_MAX:
-                raise ValueError(f"must be at most {BIGINT_MAX // 1_000_000} USD")
-        except ValueError as e:
-            raise InvalidRequest(f"budget_usd: {e}.", param="budget_usd") from None
-    if "budget_period" in body:
-        if body["budget_period"] not in PERIODS:
-            raise InvalidRequest(f"budget_period: must be one of {', '.join(PERIODS)}.", param="budget_period")
-        out["budget_period"] = body["budget_period"]
-    return out
-
-
-def key_fields(app: App, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validated key columns from a create/update body; unknown fields are refused, by name."""
-    known_fields(body, KEY_FIELDS)
-    out = name_and_budget(body, creating=creating)
-    for name, lo in (("budget_micros", 0), ("expires_ms", 0), ("rpm", 1), ("tpm", 1), ("max_concurrency", 1),
-                     ("user_id", 1), ("team_id", 1)):
-        if name in body:
-            out[name] = _opt_int(body, name, lo)
-    if "status" in body:
-        if body["status"] not in ("active", "disabled"):
-            raise InvalidRequest("status: must be 'active' or 'disabled' (DELETE the key to delete it).",
-                                 param="status")
-        out["status"] = body["status"]
-    if "allowed_models" in body:
-        out["allowed_models"] = _allowed_models(app, body["allowed_models"])
-    return out
-
-
-def _allowed_models(app: App, v: Any) -> list[str] | None:
-    if v is None:
-        return None
-    if not isinstance(v, list) or not all(isinstance(m, str) for m in v):
-        raise InvalidRequest("allowed_models: must be a list of model ids or null (every model).",
-                             param="allowed_models")
-    for m in v:
-        if not app.catalog.knows(m):
-            raise InvalidRequest(f"allowed_models: '{m[:80]}' is not a model this gateway serves.",
-                                 param="allowed_models")
-    return list(dict.fromkeys(v))
-
-
-def key_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A key row as the console shows it: never the hash, plus its state and current-period spend."""
-    out = {k: v for k, v in row.items() if k != "hash"}
-    if not out:
-        return out
-    start = budget.period_start(out["budget_period"])
-    spent = 0 if out["period_start_ms"] < start else out["spent_micros"]
-    limit = out["budget_micros"]
-    out["period_spent_micros"] = spent
-    out["remaining_micros"] = None if limit is None else max(0, limit - spent)
-    state = out["status"]
-    if state == "active" and out["expires_ms"] is not None and now_ms() >= out["expires_ms"]:
-        state = "expired"
-    elif state == "active" and limit is not None and spent >= limit:
-        state = "exhausted"
-    out["state"] = state
-    return out
-
-
-async def _key_or_404(app: App, key_id: int) -> dict[str, Any]:
-    row = await app.keys.get(key_id)
-    if row is None or row["status"] == "deleted":
-        raise NotFound(f"key: no key with id {key_id}.", param="key")
-    return row
-
-
-async def list_keys(app: App, req: Request, p: dict[str, str]) -> None:
-    limit = int_param(req, "limit", 50, 1, 500) or 50
-    offset = int_param(req, "offset", 0, 0) or 0
-    search = (req.query_one("search") or "").strip()[:100] or None
-    rows, total = await app.keys.list(limit=limit, offset=offset, search=search,
-                                      include_deleted=req.query_one("include_deleted") == "true")
-    data = [key_view(r) for r in rows]
-    await send_json(req, 200, money({"data": data, "total": total, "limit": limit, "offset": offset}))
-
-
-async def create_key(app: App, req: Request, p: dict[str, str]) -> None:
-    fields = key_fields(app, await body_json(req), creating=True)
-    await owner_fields(app.engine, fields)
-    name = fields.pop("name")
-    plaintext, row = await app.keys.create(prefix=app.settings.keys.prefix, name=name, **fields)
-    app.auth.invalidate()
-    await admin_audit.created(app, req, row)
-    await send_json(req, 201, money({"key": plaintext, "data": key_view(row),
-                                     "note": "This is the only time the key is shown."}))
-
-
-async def get_key(app: App, req: Request, p: dict[str, str]) -> None:
-    await send_json(req, 200, money({"data": key_view(await _key_or_404(app, int(p["id"])))}))
-
-
-async def update_key(app: App, req: Request, p: dict[str, str]) -> None:
-    key_id = int(p["id"])
-    current = await _key_or_404(app, key_id)
-    fields = key_fields(app, await body_json(req), creating=False)
-    await owner_fields(app.engine, fields, current)  # moving a key: to a user and/or a team
-    row = await app.keys.update(key_id, **fields) if fields else await app.keys.get(key_id)
-    app.auth.invalidate()
-    assert row is not None
-    await admin_audit.changed(app, req, current, row)
-    await send_json(req, 200, money({"data": key_view(row)}))
-
-
-async def set_status(app: App, req: Request, p: dict[str, str]) -> None:
-    key_id = int(p["id"])
-    before = await _key_or_404(app, key_id)
-    row = await app.keys.update(key_id, status="active" if p["action"] == "enable" else "disabled")
-    app.auth.invalidate()
-    if row is not None:
-        await admin_audit.changed(app, req, before, row)
-    await send_json(req, 200, money({"data": key_view(row or {})}))
-
-
-async def delete_key(app: App, req: Request, p: dict[str, str]) -> None:
-    key_id = int(p["id"])
-    before = await _key_or_404(app, key_id)
-    row = await app.keys.update(key_id, status="deleted")
-    app.auth.invalidate()
-    if row is not None:
-        await admin_audit.changed(app, req, before, row)
-    await send_json(req, 200, money({"data": key_view(row or {}), "deleted": True}))
-
-
-async def rotate_key(app: App, req: Request, p: dict[str, str]) -> None:
-    key_id = int(p["id"])
-    before = await _key_or_404(app, key_id)
-    done = await app.keys.rotate(key_id, app.settings.keys.prefix)
-    if done is None:
-        raise NotFound(f"key: no key with id {key_id}.", param="key")
-    app.auth.invalidate()
-    await admin_audit.key_rotated(app, req, before, done[1])
-    await send_json(req, 200, money({"key": done[0], "data": key_view(done[1]),
-                                     "note": "The old key stopped working; this is the only time the new one is shown."}))
-
-
-async def key_usage(app: App, req: Request, p: dict[str, str]) -> None:
-    key_id = int(p["id"])
-    await _key_or_404(app, key_id)
-    days = int_param(req, "days", 30, 1, 366) or 30
-    since = days_back(days)
-    q, ledger = AdminQueries(app.engine), LedgerRepo(app.engine)
-    body = {"days": days, "totals": await ledger.summary(key_id, since),
-            "by_day": await ledger.by_day(key_id, since),
-            "by_model": await q.grouped("model", since_ms=since, key_id=key_id, limit=50)}
-    await send_json(req, 200, money(body))
 
 
 # -- usage, ledger -----------------------------------------------------------------------------------------
@@ -372,14 +181,14 @@ ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
     (m, re.compile(rx), h) for m, rx, h in [
         ("GET", r"session", session_info),
         ("GET", r"overview", overview),
-        ("GET", r"keys", list_keys),
-        ("POST", r"keys", create_key),
-        ("GET", r"keys/(?P<id>[0-9]{1,9})", get_key),
-        ("PATCH", r"keys/(?P<id>[0-9]{1,9})", update_key),
-        ("DELETE", r"keys/(?P<id>[0-9]{1,9})", delete_key),
-        ("POST", r"keys/(?P<id>[0-9]{1,9})/rotate", rotate_key),
-        ("POST", r"keys/(?P<id>[0-9]{1,9})/(?P<action>enable|disable)", set_status),
-        ("GET", r"keys/(?P<id>[0-9]{1,9})/usage", key_usage),
+        ("GET", r"keys", admin_keys.list_keys),
+        ("POST", r"keys", admin_keys.create_key),
+        ("GET", r"keys/(?P<id>[0-9]{1,9})", admin_keys.get_key),
+        ("PATCH", r"keys/(?P<id>[0-9]{1,9})", admin_keys.update_key),
+        ("DELETE", r"keys/(?P<id>[0-9]{1,9})", admin_keys.delete_key),
+        ("POST", r"keys/(?P<id>[0-9]{1,9})/rotate", admin_keys.rotate_key),
+        ("POST", r"keys/(?P<id>[0-9]{1,9})/(?P<action>enable|disable)", admin_keys.set_status),
+        ("GET", r"keys/(?P<id>[0-9]{1,9})/usage", admin_keys.key_usage),
         ("GET", r"usage", usage),
         ("GET", r"ledger", ledger_page),
         ("GET", r"ledger\.csv", ledger_csv),
@@ -390,7 +199,6 @@ ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
         ("GET", r"alerts", admin_audit.alerts_page),
     ]
 ]
-
 
 
 async def dispatch(app: App, req: Request) -> None:
