@@ -293,20 +293,17 @@ class Pipeline:
         savings = rates.cache_savings_micros(ex.usage) if rates else 0
         if self.limiter.counts_tokens(ex.key):
             self._background(self.limiter.add_tokens(ex.key, ex.usage.input_tokens + ex.usage.output_tokens))
-        target = ex.target
-        row = {
-            "ts_ms": now_ms(), "request_id": ex.request_id, "key_id": ex.key.id,
-            "user_id": ex.key.user.id if ex.key.user else None, "team_id": ex.key.team.id if ex.key.team else None,
-            "api": ex.api,
-            "endpoint": ex.endpoint, "model": ex.model, "public_model": route.public_id if route else None,
-            "provider": target.provider if target else None,
-            "upstream_model": target.upstream_model if target else None,
-            "stream": ex.stream, "status": ex.status, "error_type": ex.error_type,
-            **ex.usage.to_dict(), "cost_micros": cost, "cache_savings_micros": savings,
-            "latency_ms": int((time.monotonic() - ex.started) * 1000), "ttft_ms": ex.ttft_ms,
-            "attempts": ex.attempts, "attempt_log": orjson.dumps(ex.attempt_log).decode() if ex.attempt_log else None,
-            "disconnected": ex.disconnected,
-        }
+        target, key, usage = ex.target, ex.key, ex.usage
+        row = (  # in store/ledger_rows.COLUMNS order
+            now_ms(), ex.request_id, key.id, key.user.id if key.user else None, key.team.id if key.team else None,
+            ex.api, ex.endpoint, ex.model, route.public_id if route else None,
+            target.provider if target else None, target.upstream_model if target else None,
+            ex.stream, ex.status, ex.error_type,
+            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens,
+            usage.cache_write_1h_tokens, cost, savings,
+            int((time.monotonic() - ex.started) * 1000), ex.ttft_ms,
+            ex.attempts, orjson.dumps(ex.attempt_log).decode() if ex.attempt_log else None, ex.disconnected,
+        )
         self.writer.record(row, self.leases.settle(ex.ticket, ex.key.refs, cost))
         self.admission.settled()
         if self.observer is not None:

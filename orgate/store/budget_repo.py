@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orgate.governance.keys import now_ms
 from orgate.governance.leases import Ref, Release
+from orgate.store import ledger_rows
+from orgate.store.ledger_rows import LedgerRow
 from orgate.store.row_bounds import row_fitter
 from orgate.store.schema import keys, ledger, ledger_rejects, reservations, teams, usage_daily, users
 
@@ -35,29 +37,25 @@ _fit_reject = row_fitter(ledger_rejects)
 
 _PLACEHOLDER = {"qmark": lambda i: "?", "numeric_dollar": lambda i: f"${i}", "numeric": lambda i: f":{i}",
                 "format": lambda i: "%s"}
-_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+_INSERTS: dict[str, str] = {}
 
 
-async def _insert_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """Ledger rows in with the driver's executemany and a statement built once per column set: SQLAlchemy's
-    per-row parameter processing was the largest part of a flush, and rows are already fitted to their
-    columns' types (store/row_bounds.py), so there is nothing left for it to convert."""
+async def _insert_rows(conn: Any, rows: list[LedgerRow]) -> None:
+    """Ledger rows in with the driver's executemany and a statement built once per dialect: the rows are
+    already tuples in column order, fitted to their columns' types (store/ledger_rows.py), so there is
+    nothing left for SQLAlchemy's per-row parameter processing to do."""
     dialect = conn.dialect
     placeholder = _PLACEHOLDER.get(dialect.paramstyle)
     if placeholder is None:  # a driver with named parameters: SQLAlchemy's own path
-        await conn.execute(ledger.insert(), rows)
+        await conn.execute(ledger.insert(), [ledger_rows.as_dict(r) for r in rows])
         return
-    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for r in rows:  # every row the pipeline records has the same columns; grouped all the same
-        groups.setdefault(tuple(r), []).append(tuple(r.values()))
-    for cols, values in groups.items():
-        sql = _INSERTS.get((dialect.name, cols))
-        if sql is None:
-            q = dialect.identifier_preparer.quote
-            sql = _INSERTS[(dialect.name, cols)] = (
-                f"INSERT INTO {q(ledger.name)} ({', '.join(q(c) for c in cols)}) "
-                f"VALUES ({', '.join(placeholder(i) for i in range(1, len(cols) + 1))})")
-        await conn.exec_driver_sql(sql, values)
+    sql = _INSERTS.get(dialect.name)
+    if sql is None:
+        q = dialect.identifier_preparer.quote
+        sql = _INSERTS[dialect.name] = (
+            f"INSERT INTO {q(ledger.name)} ({', '.join(q(c) for c in ledger_rows.COLUMNS)}) "
+            f"VALUES ({', '.join(placeholder(i) for i in range(1, len(ledger_rows.COLUMNS) + 1))})")
+    await conn.exec_driver_sql(sql, rows)
 
 
 async def _lock(conn: Any, refs: set[Ref]) -> None:
@@ -72,22 +70,27 @@ async def _lock(conn: Any, refs: set[Ref]) -> None:
                                .with_for_update())
 
 
-async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
+_TS, _KEY, _USER, _TEAM, _MODEL, _PROVIDER, _API, _STATUS = (ledger_rows.INDEX[c] for c in (
+    "ts_ms", "key_id", "user_id", "team_id", "public_model", "provider", "api", "status"))
+_SUM_AT = tuple(ledger_rows.INDEX[c] for c in ROLLUP_SUMS)
+
+
+async def _add_to_rollup(conn: Any, rows: list[LedgerRow]) -> None:
     """Fold a batch into usage_daily with one upsert per (day, key, user, team, model, provider, api)."""
-    acc: dict[tuple[Any, ...], dict[str, Any]] = {}
+    acc: dict[tuple[Any, ...], list[int]] = {}  # per rollup key: requests, errors, then ROLLUP_SUMS
+    width = 2 + len(ROLLUP_SUMS)
     for r in rows:
-        if r.get("key_id") is None:
+        if r[_KEY] is None:
             continue  # not attributable to a key: the ledger keeps it, the per-key rollup cannot
-        ident = (r["ts_ms"] // DAY_MS * DAY_MS, r["key_id"], r.get("user_id") or 0, r.get("team_id") or 0,
-                 r.get("public_model") or "", r.get("provider") or "", r["api"])
+        ident = (r[_TS] // DAY_MS * DAY_MS, r[_KEY], r[_USER] or 0, r[_TEAM] or 0, r[_MODEL] or "",
+                 r[_PROVIDER] or "", r[_API])
         a = acc.get(ident)
         if a is None:
-            a = acc[ident] = {**dict(zip(ROLLUP_KEY, ident, strict=True)), "requests": 0, "errors": 0,
-                              **{c: 0 for c in ROLLUP_SUMS}}
-        a["requests"] += 1
-        a["errors"] += 1 if r["status"] >= 400 else 0
-        for c in ROLLUP_SUMS:
-            a[c] += r.get(c) or 0
+            a = acc[ident] = [0] * width
+        a[0] += 1
+        a[1] += r[_STATUS] >= 400
+        for j, i in enumerate(_SUM_AT, 2):
+            a[j] += r[i] or 0
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -99,7 +102,8 @@ async def _add_to_rollup(conn: Any, rows: list[dict[str, Any]]) -> None:
     if not acc:
         return
     # sorted: concurrent instances upsert rows in the same order, so PostgreSQL cannot deadlock on them
-    await conn.execute(stmt, [acc[k] for k in sorted(acc, key=str)])
+    await conn.execute(stmt, [dict(zip((*ROLLUP_KEY, *cols), (*k, *acc[k]), strict=True))
+                              for k in sorted(acc, key=str)])
 
 
 class BudgetRepo:
@@ -152,7 +156,7 @@ class BudgetRepo:
         spent = 0 if row.period_start_ms < period_start_ms else row.spent_micros
         return row.budget_micros, spent, row.reserved_micros
 
-    async def flush(self, rows: list[dict[str, Any]], releases: list[Release],
+    async def flush(self, rows: list[LedgerRow], releases: list[Release],
                     returned: list[tuple[Ref, str]] = ()) -> None:  # type: ignore[assignment]
         """One transaction: ledger rows and daily rollups in; settled costs moved from leases to the spend
         of every level (key, user, team) at once; idle leases given back. A lease row already swept
@@ -189,8 +193,9 @@ class BudgetRepo:
                     freed[ref] += amt
             await _apply(conn, spent, freed)
 
-    async def reject(self, row: dict[str, Any], error: str) -> None:
+    async def reject(self, row: LedgerRow, error: str) -> None:
         """Record a ledger row the database refused, as JSON beside the reason (see store/writer.py)."""
+        row = ledger_rows.as_dict(row)  # type: ignore[assignment]
         values = _fit_reject({"ts_ms": now_ms(), "request_id": row.get("request_id"), "key_id": row.get("key_id"),
                               "error": error[:2000], "row": orjson.dumps(row, default=repr).decode()})
         async with self.engine.begin() as conn:

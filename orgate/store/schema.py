@@ -134,6 +134,9 @@ ledger = sa.Table(
     sa.Column("disconnected", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_ledger_key_ts", "key_id", "ts_ms"),
     sa.Index("ix_ledger_ts", "ts_ms"),
+    # Partial in the database (WHERE user_id / team_id IS NOT NULL): a row without a user or team is not
+    # indexed (migration 0008 says why). The tables are made by the migrations, never from here, and the
+    # `postgresql_where` argument would load the PostgreSQL dialect at start on SQLite.
     sa.Index("ix_ledger_user_ts", "user_id", "ts_ms"),
     sa.Index("ix_ledger_team_ts", "team_id", "ts_ms"),
 )

@@ -11,7 +11,8 @@ any instance's sweeper (every `sweep_interval_seconds`, 5 s) then gives them bac
 once its own database access has worked for a whole TTL: after an outage of the shared database every live
 instance has renewed its leases before anyone may take them for expired.
 
-Rows are fitted to their columns as they are queued (store/row_bounds.py). Should the database still refuse
+Rows are tuples in the ledger's column order (store/ledger_rows.py), fitted to their columns as they are
+queued (store/row_bounds.py). Should the database still refuse
 a batch while it is reachable, the settlements land on their own and the rows are halved until the refused
 ones stand alone: each is recorded in ledger_rejects with its error and logged at ERROR, every other row lands.
 """
@@ -28,11 +29,11 @@ from orgate.config import Settings
 from orgate.governance.leases import BudgetLeases, Ref, Release
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.outage import is_outage
-from orgate.store.row_bounds import row_fitter
-from orgate.store.schema import ledger
+from orgate.store import ledger_rows
+from orgate.store.ledger_rows import LedgerRow
 
 log = logging.getLogger("orgate.ledger")
-fit_row = row_fitter(ledger)
+REQUEST_ID = ledger_rows.INDEX["request_id"]
 
 
 class LedgerWriter:
@@ -46,7 +47,7 @@ class LedgerWriter:
         # Renew well within the TTL so a live instance's long streams never lose their reservation.
         self.ttl_s = settings.budgets.reservation_ttl_seconds
         self.renew_every_s = min(60.0, self.ttl_s / 3)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[LedgerRow] = []
         self._releases: list[Release] = []
         self._returned: list[tuple[Ref, str]] = []
         self._wake = asyncio.Event()
@@ -57,9 +58,10 @@ class LedgerWriter:
         self.on_flush: Callable[[float, bool, int], None] | None = None  # (seconds, ok, rows still waiting)
         self.on_settled: Callable[[set[tuple[str, int]]], None] | None = None  # (level, id) a flush charged
 
-    def record(self, row: dict[str, Any], releases: list[Release]) -> None:
+    def record(self, row: LedgerRow | dict[str, Any], releases: list[Release]) -> None:
+        """Queue a row (a tuple in column order, or by column name) and the budget settlements it carries."""
         if self.enabled:
-            self._rows.append(fit_row(row))
+            self._rows.append(ledger_rows.fit(row if type(row) is tuple else ledger_rows.from_mapping(row)))
         self._releases.extend(releases)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
@@ -114,7 +116,7 @@ class LedgerWriter:
                     self.on_settled(spent)
             return ok
 
-    async def _land(self, rows: list[dict[str, Any]], releases: list[Release], returned: list[Any]) -> bool:
+    async def _land(self, rows: list[LedgerRow], releases: list[Release], returned: list[Any]) -> bool:
         """One flush; False when everything was kept for the next try."""
         try:
             await self.repo.flush(rows, releases, returned)
@@ -141,7 +143,7 @@ class LedgerWriter:
         except Exception:
             return False
 
-    async def _isolate(self, rows: list[dict[str, Any]]) -> None:
+    async def _isolate(self, rows: list[LedgerRow]) -> None:
         """Land `rows` in halves until each refused row stands alone, then record it as rejected."""
         try:
             await self.repo.flush(rows, [])
@@ -160,7 +162,7 @@ class LedgerWriter:
             error = f"{type(cause).__name__}: {cause}"
         row = rows[0]
         log.error("ledger row refused by the database, recorded in ledger_rejects: request %s: %s",
-                  row.get("request_id"), error)
+                  row[REQUEST_ID], error)
         if await self._try(lambda: self.repo.reject(row, error)):
             self.rejected_rows += 1
         else:

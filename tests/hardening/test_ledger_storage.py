@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from orgate.config import load_settings
+from orgate.store import ledger_rows
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.db import make_engine
 from orgate.store.writer import LedgerWriter
@@ -72,7 +73,8 @@ def test_refused_row_is_isolated_and_recorded(db_gateway):
                      "stream": False} for i in range(7)]
             for row in good[:3]:
                 writer.record(row, [])
-            writer._rows.append({**good[0], "request_id": None})  # NOT NULL: refused on every database
+            # NOT NULL: refused on every database (queued past the fitting, which would make it '')
+            writer._rows.append(ledger_rows.from_mapping({**good[0], "request_id": None}))
             for row in good[3:]:
                 writer.record(row, [])
             await writer.flush()

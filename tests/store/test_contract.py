@@ -12,6 +12,7 @@ import pytest
 from orgate.governance import budget
 from orgate.governance.keys import hash_key, now_ms
 from orgate.governance.leases import Release
+from orgate.store import ledger_rows
 from orgate.store.budget_repo import BudgetRepo
 from orgate.store.db import make_engine, upgrade
 from orgate.store.keys_repo import KeysRepo
@@ -36,9 +37,9 @@ async def engine(db_url):
 
 
 def _row(key_id, cost, **kw):
-    return {"ts_ms": now_ms(), "request_id": "req_" + str(time.monotonic_ns()), "key_id": key_id, "api": "anthropic",
+    return ledger_rows.from_mapping({"ts_ms": now_ms(), "request_id": "req_" + str(time.monotonic_ns()), "key_id": key_id, "api": "anthropic",
             "endpoint": "messages", "model": "m", "public_model": "m", "stream": False, "status": 200,
-            "input_tokens": 1, "output_tokens": 2, "cost_micros": cost, **kw}
+            "input_tokens": 1, "output_tokens": 2, "cost_micros": cost, **kw})
 
 
 async def test_keys_create_hash_only_and_lookup(engine):
