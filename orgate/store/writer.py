@@ -27,10 +27,10 @@ from typing import Any
 
 from orgate.config import Settings
 from orgate.governance.leases import BudgetLeases, Ref, Release
-from orgate.store.budget_repo import BudgetRepo
-from orgate.store.outage import is_outage
 from orgate.store import ledger_rows
+from orgate.store.budget_repo import BudgetRepo
 from orgate.store.ledger_rows import LedgerRow
+from orgate.store.outage import is_outage
 
 log = logging.getLogger("orgate.ledger")
 REQUEST_ID = ledger_rows.INDEX["request_id"]

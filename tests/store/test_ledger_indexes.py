@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from alembic import command
 
 from orgate.store.db import _alembic_config, make_engine, upgrade
