@@ -3,7 +3,8 @@
 One shape both official SDKs parse: Anthropic's (`type`, `id`, `display_name`, `created_at`, `has_more`,
 `first_id`, `last_id`) and OpenAI's (`object`, `id`, `created`, `owned_by`) side by side; each SDK ignores
 the other's fields. Pagination: `limit` (1-1000, default 20 as Anthropic; OpenAI clients send none and get
-everything when `limit` is absent and the client is OpenAI-style), `after_id`, `before_id`.
+everything when `limit` is absent and the client is OpenAI-style), `after_id`, `before_id`. Errors come in the
+caller's shape: the path is both APIs', so the headers tell (see _openai_style).
 
 Claude Code's model discovery (`CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1`, `GET /v1/models?limit=1000`)
 reads `id`, `display_name` and `description`, and ignores context sizes: it assumes 200K for an id it does
@@ -76,7 +77,10 @@ def model_object(route: ModelRoute, rates: Rates | None = None, one_m: bool = Fa
 
 
 def _openai_style(req: Request) -> bool:
-    return "anthropic-version" not in req.headers
+    """An OpenAI-style caller: neither Anthropic's version header nor its key header. The anthropic SDK sends
+    both, but other Anthropic clients (curl, hand-rolled ones) may leave out anthropic-version, which orgate
+    defaults elsewhere too; OpenAI's SDKs send the key as a Bearer token only."""
+    return "anthropic-version" not in req.headers and "x-api-key" not in req.headers
 
 
 async def _fail(req: Request, err: GatewayError) -> None:
