@@ -118,7 +118,8 @@ def measure(tree: Path, tmp: Path, up: FakeUpstream, port: int, sc, conns: int, 
         wrap = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}"]
     else:
         wrap = ["strace", "-f", "-c", "-o", str(out_file)]
-    gw = Traced(tmp / "data", port, up, variant=tag, cpu=GATEWAY_CPU, tree=tree, wrap=wrap)
+    # A data dir per tree: trees may differ in migrations, and one migrated ahead refuses the other.
+    gw = Traced(tmp / f"data-{tree.name}", port, up, variant=tag, cpu=GATEWAY_CPU, tree=tree, wrap=wrap)
     if tool == "callgrind":
         quiet(gw, tmp)
     gw.start()
