@@ -8,6 +8,12 @@ key by default: what users run); only one is loaded at a time. Every round runs 
 order flips each round), so drift in the machine's load hits both alike. CPU per request is the gateway's own
 utime+stime over the wrk run divided by successful requests. Prints the medians, their ratio B/A and the load
 average beside every round; writes bench/results/ab-<timestamp>.json.
+
+    .venv/bin/python -m bench.ab --a TREE_A --b TREE_B --ttfb 300 --scenario messages_stream --rounds 5
+
+`--ttfb N` measures time to first body byte instead (bench/sse_client.py, what the suite's TTFB table
+reports): N sequential requests on one keep-alive connection to the upstream itself (U), then A B B A
+(B A A B next round); the p50 of each, their medians per side, and "added" = side minus U, all in one run.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 
 from bench.fake_upstream import FakeUpstream
 from bench.gateways import Orgate
-from bench.suite import GATEWAY_CPU, RESULTS, run_wrk, scenarios, scratch_upstream
+from bench.suite import GATEWAY_CPU, RESULTS, Scenario, run_wrk, scenarios, scratch_upstream, ttfb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ledger", action="store_true")
     ap.add_argument("--base-port", type=int, default=18700)
     ap.add_argument("--label", default="")
+    ap.add_argument("--ttfb", type=int, default=0, metavar="N",
+                    help="time to first body byte of N sequential requests per side and round, not wrk")
     a = ap.parse_args(argv)
     ts, tmp, up = scratch_upstream("ab", a.base_port)
     gws = {"A": gateway(tmp, "A", a.base_port + 1, up, Path(a.a), a.a_env, not a.no_ledger),
@@ -62,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         for sc in picked:  # warm-up: pools, caches, the key's leases
             for gw in gws.values():
                 run_wrk(gw.url(sc.path), sc.body, {**sc.extra_headers, **gw.headers(a.key)}, 16, 1, tmp / "wrk", gw)
-        for sc in picked:
+        if a.ttfb:
+            ttfb_rounds(a, picked, gws, up, out)
+        for sc in picked if not a.ttfb else []:
             for c in a.conns:
                 for i in range(a.rounds):
                     order = ["A", "B", "B", "A"] if i % 2 == 0 else ["B", "A", "A", "B"]
@@ -85,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         up.stop()
     out["loadavg_end"] = os.getloadavg()
     summary = []
-    for sc in picked:
+    if a.ttfb:
+        summary = ttfb_summary(picked, out)
+    for sc in picked if not a.ttfb else []:
         for c in a.conns:
             med = {}
             for name in ("A", "B"):
@@ -98,11 +110,48 @@ def main(argv: list[str] | None = None) -> int:
     out["summary"] = summary
     path = RESULTS / f"ab-{ts}{'-' + a.label if a.label else ''}.json"
     path.write_text(json.dumps(out, indent=1))
-    for s in summary:
+    for s in summary if not a.ttfb else []:
         print(f"{s['scenario']:16} c={s['conns']:<3} A cpu {s['A']['cpu_ms_per_req']:.4f} ms/req p50 {s['A']['p50_ms']} | "
               f"B cpu {s['B']['cpu_ms_per_req']:.4f} ms/req p50 {s['B']['p50_ms']} | B/A {s['cpu_ratio_b_over_a']}")
     print(f"load {out['loadavg_start']} -> {out['loadavg_end']}; wrote {path}")
     return 0
+
+
+def ttfb_rounds(a: argparse.Namespace, picked: list[Scenario], gws: dict[str, Orgate], up: FakeUpstream,
+                out: dict) -> None:
+    """U A B B A (U B A A B next round): the upstream first in each round, so "added" uses this round's."""
+    for sc in picked:
+        for i in range(a.rounds):
+            for name in ["U", *(["A", "B", "B", "A"] if i % 2 == 0 else ["B", "A", "A", "B"])]:
+                load = os.getloadavg()[0]
+                if name == "U":
+                    t = ttfb(up.port, sc.upstream_path, sc.upstream_body, {**sc.extra_headers, "x-api-key": "x"},
+                             a.ttfb)
+                else:
+                    gw = gws[name]
+                    t = ttfb(gw.port, sc.path, sc.body, {**sc.extra_headers, **gw.headers(a.key)}, a.ttfb)
+                row = {"scenario": sc.name, "round": i, "who": name, "load1": round(load, 2), "ok": t["ok"],
+                       "ttfb_p50_ms": t["ttfb_ms"]["p50"], "ttfb_p90_ms": t["ttfb_ms"]["p90"],
+                       "last_p50_ms": t["last_byte_ms"]["p50"], "events": t["events_p50"]}
+                out["rows"].append(row)
+                print(f"{sc.name:16} r{i} {name}  ttfb p50 {row['ttfb_p50_ms']} ms  p90 {row['ttfb_p90_ms']}  "
+                      f"last {row['last_p50_ms']}  ok {t['ok']}/{t['n']}  events {row['events']}  load {load:.2f}",
+                      file=sys.stderr, flush=True)
+
+
+def ttfb_summary(picked: list[Scenario], out: dict) -> list[dict]:
+    summary = []
+    for sc in picked:
+        med = {}
+        for name in ("U", "A", "B"):
+            rows = [r for r in out["rows"] if r["scenario"] == sc.name and r["who"] == name and r["ok"]]
+            med[name] = statistics.median(r["ttfb_p50_ms"] for r in rows) if rows else float("nan")
+        s = {"scenario": sc.name, "ttfb_p50_ms": med, "added_a_ms": round(med["A"] - med["U"], 3),
+             "added_b_ms": round(med["B"] - med["U"], 3)}
+        summary.append(s)
+        print(f"{sc.name:16} ttfb p50 (median of rounds) U {med['U']:.3f}  A {med['A']:.3f}  B {med['B']:.3f} ms;"
+              f"  added A {s['added_a_ms']:.3f}  B {s['added_b_ms']:.3f} ms")
+    return summary
 
 
 if __name__ == "__main__":
