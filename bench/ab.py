@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="")
     ap.add_argument("--ttfb", type=int, default=0, metavar="N",
                     help="time to first body byte of N sequential requests per side and round, not wrk")
+    ap.add_argument("--client-cpu", type=int, default=None,
+                    help="with --ttfb: pin the client to this CPU (0: the upstream's, as wrk); default unpinned")
     a = ap.parse_args(argv)
     ts, tmp, up = scratch_upstream("ab", a.base_port)
     gws = {"A": gateway(tmp, "A", a.base_port + 1, up, Path(a.a), a.a_env, not a.no_ledger),
@@ -126,10 +128,10 @@ def ttfb_rounds(a: argparse.Namespace, picked: list[Scenario], gws: dict[str, Or
                 load = os.getloadavg()[0]
                 if name == "U":
                     t = ttfb(up.port, sc.upstream_path, sc.upstream_body, {**sc.extra_headers, "x-api-key": "x"},
-                             a.ttfb)
+                             a.ttfb, a.client_cpu)
                 else:
                     gw = gws[name]
-                    t = ttfb(gw.port, sc.path, sc.body, {**sc.extra_headers, **gw.headers(a.key)}, a.ttfb)
+                    t = ttfb(gw.port, sc.path, sc.body, {**sc.extra_headers, **gw.headers(a.key)}, a.ttfb, a.client_cpu)
                 row = {"scenario": sc.name, "round": i, "who": name, "load1": round(load, 2), "ok": t["ok"],
                        "ttfb_p50_ms": t["ttfb_ms"]["p50"], "ttfb_p90_ms": t["ttfb_ms"]["p90"],
                        "last_p50_ms": t["last_byte_ms"]["p50"], "events": t["events_p50"]}

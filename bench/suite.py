@@ -93,8 +93,17 @@ def run_wrk(url: str, body: bytes, headers: dict[str, str], conns: int, seconds:
     return out
 
 
-def ttfb(port: int, path: str, body: bytes, headers: dict[str, str], n: int) -> dict:
-    return sse_client.summarize(asyncio.run(sse_client.run("127.0.0.1", port, path, body, headers, n)))
+def ttfb(port: int, path: str, body: bytes, headers: dict[str, str], n: int, cpu: int | None = None) -> dict:
+    """The SSE client's timings of n sequential requests; `cpu` pins this (the client's) process meanwhile,
+    e.g. to the upstream's CPU as wrk is, so that the client never runs on the gateway's CPU."""
+    if cpu is None:
+        return sse_client.summarize(asyncio.run(sse_client.run("127.0.0.1", port, path, body, headers, n)))
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        return sse_client.summarize(asyncio.run(sse_client.run("127.0.0.1", port, path, body, headers, n)))
+    finally:
+        os.sched_setaffinity(0, old)
 
 
 def scratch_upstream(kind: str, port: int) -> tuple[str, Path, FakeUpstream]:
