@@ -19,6 +19,7 @@ from orgate.errors import GatewayError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
 from orgate.pipeline.flow import Budget
 from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream
+from orgate.server.guard import serving_alone
 from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
 from orgate.server.render import answer_headers, anthropic_error, error_headers
 from orgate.upstreams.base import UpstreamCall, relayed
@@ -200,7 +201,19 @@ async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: 
     send = stage.send
     await start_stream(send, headers)
     try:
+        first = serving_alone(req.receive)
         async for chunk in chunks:
+            if first:
+                first = False
+                # The only request in flight: its first frame goes out before the rest of its chunk is checked
+                # (an upstream that sent many frames at once), so the client's first byte does not wait for
+                # them. Under concurrency the server corks the turn's writes into one (server/cycle.py).
+                cut = chunk.find(b"\n\n") + 2
+                if 1 < cut < len(chunk):
+                    out = tee.feed(chunk[:cut])
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                    chunk = chunk[cut:]
             out = tee.feed(chunk)  # whole, well-formed frames only
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})

@@ -68,6 +68,13 @@ def watch_disconnect(receive: Any, callback: Any) -> bool:
     return True
 
 
+def serving_alone(receive: Any) -> bool:
+    """This request is the only one in flight on orgate's server (its stream's first bytes are then written
+    at once: server/cycle.py); False on another server, which writes each message as it comes anyway."""
+    cycle = getattr(receive, "__self__", None)
+    return isinstance(cycle, Cycle) and cycle.alone()
+
+
 def unwatch_disconnect(receive: Any) -> None:
     cycle = getattr(receive, "__self__", None)
     if isinstance(cycle, Cycle):
@@ -168,6 +175,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if cycle is not None:
             cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
             cycle.transport = Corked(self.transport, self.loop)
+            cycle.inflight = self.tasks
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
