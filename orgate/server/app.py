@@ -178,8 +178,10 @@ class App:
         self.writer.start()
         self.auth.start()
         self.alerts.start()
-        if self.metrics is not None and self.settings.metrics.port is not None:
-            self._serve_metrics_port()
+        if self.metrics is not None:
+            self.metrics.bind_loop(asyncio.get_running_loop())
+            if self.settings.metrics.port is not None:
+                self._serve_metrics_port()
         self._trim = asyncio.get_running_loop().create_task(trim_forever())  # RSS follows use after bursts
         if self.settings.server.gc_threshold:
             gc_tuned(self.settings.server.gc_threshold)
