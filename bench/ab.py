@@ -148,11 +148,23 @@ def ttfb_summary(picked: list[Scenario], out: dict) -> list[dict]:
         for name in ("U", "A", "B"):
             rows = [r for r in out["rows"] if r["scenario"] == sc.name and r["who"] == name and r["ok"]]
             med[name] = statistics.median(r["ttfb_p50_ms"] for r in rows) if rows else float("nan")
+        # Paired by round (each round's two A and two B runs ran back to back): B - A per round, and how often
+        # B was faster, which says more than the medians when the machine's load drifts.
+        diffs = []
+        for i in sorted({r["round"] for r in out["rows"] if r["scenario"] == sc.name}):
+            side = {n: [r["ttfb_p50_ms"] for r in out["rows"] if r["scenario"] == sc.name and r["round"] == i
+                        and r["who"] == n and r["ok"]] for n in ("A", "B")}
+            if side["A"] and side["B"]:
+                diffs.append(statistics.mean(side["B"]) - statistics.mean(side["A"]))
         s = {"scenario": sc.name, "ttfb_p50_ms": med, "added_a_ms": round(med["A"] - med["U"], 3),
-             "added_b_ms": round(med["B"] - med["U"], 3)}
+             "added_b_ms": round(med["B"] - med["U"], 3),
+             "b_minus_a_by_round_ms": [round(d, 3) for d in diffs],
+             "b_minus_a_median_ms": round(statistics.median(diffs), 3) if diffs else None,
+             "rounds_b_faster": sum(d < 0 for d in diffs)}
         summary.append(s)
         print(f"{sc.name:16} ttfb p50 (median of rounds) U {med['U']:.3f}  A {med['A']:.3f}  B {med['B']:.3f} ms;"
-              f"  added A {s['added_a_ms']:.3f}  B {s['added_b_ms']:.3f} ms")
+              f"  added A {s['added_a_ms']:.3f}  B {s['added_b_ms']:.3f} ms;  B-A by round median "
+              f"{s['b_minus_a_median_ms']} ms, B faster in {s['rounds_b_faster']}/{len(diffs)} rounds")
     return summary
 
 
