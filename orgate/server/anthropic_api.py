@@ -19,7 +19,7 @@ from orgate.errors import GatewayError, InvalidRequest, UpstreamUnavailable
 from orgate.pipeline import Exchange
 from orgate.pipeline.flow import Budget
 from orgate.server.asgi import ClientGone, Request, end_stream, respond, start_stream
-from orgate.server.guard import serving_alone
+from orgate.server.guard import write_now
 from orgate.server.keepalive import ANTHROPIC_PING, KeepAlive
 from orgate.server.render import answer_headers, anthropic_error, error_headers
 from orgate.upstreams.base import UpstreamCall, relayed
@@ -201,18 +201,20 @@ async def relay_stream(app: App, req: Request, ex: Exchange, chunks: Any, resp: 
     send = stage.send
     await start_stream(send, headers)
     try:
-        first = serving_alone(req.receive)
+        first = True
         async for chunk in chunks:
             if first:
                 first = False
-                # The only request in flight: its first frame goes out before the rest of its chunk is checked
-                # (an upstream that sent many frames at once), so the client's first byte does not wait for
-                # them. Under concurrency the server corks the turn's writes into one (server/cycle.py).
+                # An upstream that sent many frames at once (the whole stream, even): the first one goes out
+                # before the rest are checked, so the client's first byte does not wait for them. Only when
+                # this is the only request in flight (write_now): under concurrency the turn's writes stay
+                # corked into one, and an extra write per stream would cost more than it saves.
                 cut = chunk.find(b"\n\n") + 2
-                if 1 < cut < len(chunk):
+                if 1 < cut < len(chunk) and (flush := write_now(req.receive)) is not None:
                     out = tee.feed(chunk[:cut])
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
+                        flush()
                     chunk = chunk[cut:]
             out = tee.feed(chunk)  # whole, well-formed frames only
             if out:

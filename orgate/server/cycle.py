@@ -71,13 +71,8 @@ class Cycle(RequestResponseCycle):
     """
 
     on_disconnect: Any = None
-    first_sent = False  # the first body bytes of a chunked (streamed) response are written
     inflight: Any = ()  # the server's requests in flight (uvicorn's task set), set by the protocol
     transport: Any
-
-    def alone(self) -> bool:
-        """This is the only request in flight: nothing else shares the event loop's turn with it."""
-        return len(self.inflight) <= 1
 
     async def send(self, message: Any) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -135,14 +130,6 @@ class Cycle(RequestResponseCycle):
         elif self.chunked_encoding:
             if body:
                 self.transport.write(b"%x\r\n%b\r\n%b" % (len(body), body, b"" if more else b"0\r\n\r\n"))
-                if more and not self.first_sent:
-                    self.first_sent = True
-                    if self.alone():
-                        # A stream's head and first body bytes leave now, not at the end of the turn: what the
-                        # application does next in this turn (the rest of a chunk that arrived whole) must not
-                        # hold back the client's first byte. Under concurrency the turn is shared with other
-                        # requests and the write is corked with the rest, as every later write is.
-                        self.transport.flush()
             elif not more:
                 self.transport.write(b"0\r\n\r\n")
         else:

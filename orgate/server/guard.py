@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +69,16 @@ def watch_disconnect(receive: Any, callback: Any) -> bool:
     return True
 
 
-def serving_alone(receive: Any) -> bool:
-    """This request is the only one in flight on orgate's server (its stream's first bytes are then written
-    at once: server/cycle.py); False on another server, which writes each message as it comes anyway."""
+def write_now(receive: Any) -> Callable[[], None] | None:
+    """What writes this request's response so far at once instead of at the end of the event loop's turn
+    (server/cycle.Corked), when it is the only request in flight on orgate's server: a relay calls it after
+    a stream's first frame when more of the same chunk is still to be checked. None under concurrency (the
+    turn is shared with other requests: their writes and this one's stay corked into one per connection)
+    and on another ASGI server (which writes each message as it comes)."""
     cycle = getattr(receive, "__self__", None)
-    return isinstance(cycle, Cycle) and cycle.alone()
+    if isinstance(cycle, Cycle) and len(cycle.inflight) <= 1:
+        return cycle.transport.flush  # type: ignore[no-any-return]
+    return None
 
 
 def unwatch_disconnect(receive: Any) -> None:

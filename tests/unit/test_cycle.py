@@ -9,7 +9,7 @@ import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
 
 from orgate.server.cycle import Corked, Cycle
-from orgate.server.guard import serving_alone
+from orgate.server.guard import write_now
 
 
 class Transport:
@@ -98,43 +98,22 @@ async def test_a_body_longer_than_its_content_length_is_an_error() -> None:
         await c.send({"type": "http.response.body", "body": b"xy"})
 
 
-async def test_a_streams_head_and_first_body_leave_at_once_later_writes_are_corked() -> None:
-    """What the application does next in the same turn (the rest of a chunk that arrived whole) does not hold
-    back the client's first byte: the head and the first body bytes are written by that send itself."""
+
+async def test_write_now_is_given_only_to_the_one_request_in_flight() -> None:
+    """A relay may write a stream's head and first frame at once (not at the end of the turn) only when no
+    other request shares the turn; what it writes is what the cycle held, in one write."""
     c, real, _ = cycle()
+    c.inflight = {1}
+    flush = write_now(c.receive)
+    assert flush is not None
     await c.send(start(200, [(b"content-type", b"text/event-stream")]))
-    assert real.writes == []
     await c.send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+    assert real.writes == []
+    flush()
     assert real.writes == [b"HTTP/1.1 200 OK\r\nserver: orgate\r\ncontent-type: text/event-stream\r\n"
                            b"transfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n"]  # no turn has ended
     await c.send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})
-    await c.send({"type": "http.response.body", "body": b"data: 3\n\n", "more_body": True})
-    assert len(real.writes) == 1  # corked again until the turn ends
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert real.writes[1:] == [b"9\r\ndata: 2\n\n\r\n9\r\ndata: 3\n\n\r\n"]
-    await c.send({"type": "http.response.body", "body": b"", "more_body": False})
-    assert real.writes[2:] == [b"0\r\n\r\n"]
-
-
-async def test_under_concurrency_the_first_body_is_corked_with_the_turn() -> None:
-    c, real, _ = cycle()
-    c.inflight = {1, 2}  # another request is in flight: its work shares this turn
-    assert not serving_alone(c.receive)
-    await c.send(start(200, [(b"content-type", b"text/event-stream")]))
-    await c.send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
-    await c.send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})
-    assert real.writes == []
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert len(real.writes) == 1 and real.writes[0].endswith(b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n")
-
-
-async def test_serving_alone_reads_the_servers_requests_in_flight() -> None:
-    c, _, _ = cycle()
-    assert serving_alone(c.receive)  # a cycle on its own (no task set given): alone
-    c.inflight = {1}
-    assert serving_alone(c.receive)
-    c.inflight = {1, 2}
-    assert not serving_alone(c.receive)
-    assert not serving_alone(lambda: None)  # another server's receive
+    assert len(real.writes) == 1  # later writes are corked per turn as before
+    c.inflight = {1, 2}  # another request is in flight: its work shares the turn
+    assert write_now(c.receive) is None
+    assert write_now(lambda: None) is None  # another server's receive
