@@ -17,7 +17,7 @@ import orjson
 from orgate.core.json_keys import DUPLICATE_KEYS, has_duplicate_keys
 from orgate.errors import InvalidRequest, RequestTooLarge
 from orgate.pipeline.watch import ClientGone, DisconnectWatcher
-from orgate.server.guard import unwatch_disconnect, watch_disconnect
+from orgate.server.guard import let_go, unwatch_disconnect, watch_disconnect
 
 __all__ = ["ClientGone", "DisconnectWatcher", "Request", "end_stream", "respond", "start_stream", "watched"]
 
@@ -91,8 +91,10 @@ class Request:
 
     def release_body(self) -> None:
         """Forget the body once the request is upstream (Pipeline._run): a stream may last minutes, and its
-        request (a long-context prompt: 150 KB to megabytes) is never read again."""
+        request (a long-context prompt: 150 KB to megabytes) is never read again. Its bytes leave the server's
+        body budget (server/intake.py): another request may be read in their place."""
         self.body = b""
+        let_go(self.receive)
 
     def json(self) -> Any:
         if not self.body:

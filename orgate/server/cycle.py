@@ -73,6 +73,13 @@ class Cycle(RequestResponseCycle):
     on_disconnect: Any = None
     inflight: Any = ()  # the server's requests in flight (uvicorn's task set), set by the protocol
     transport: Any
+    budget: Any = None  # server/intake.py's BodyBudget, and what this request's body is charged to it
+    charge = 0
+
+    def let_go(self) -> None:
+        if self.charge:
+            charge, self.charge = self.charge, 0
+            self.budget.refund(charge)
 
     async def send(self, message: Any) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -142,6 +149,8 @@ class Cycle(RequestResponseCycle):
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True
             self.message_event.set()
+            if self.charge:
+                self.let_go()
             if not self.keep_alive:
                 self.transport.close()  # Corked.close writes what is held first
             else:

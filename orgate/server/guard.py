@@ -14,7 +14,9 @@ adds, per connection and without touching the request path:
 - a body arriving slower than `body_min_bytes_per_second` over a `body_window_seconds` window (idle
   included) while the application waits for it: 408 and close (the handler sees a disconnect);
 - past `max_connections` open connections, a new one is answered 503 with `retry-after` and closed at once,
-  so the process never runs out of file descriptors and idle sockets cannot starve normal requests.
+  so the process never runs out of file descriptors and idle sockets cannot starve normal requests;
+- request bodies held at once bounded by `max_buffered_body_bytes` (server/intake.py): past it, a connection
+  about to start a request waits, unread, until bodies are let go.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from orgate.config import ServerSettings
 from orgate.errors import STATUS_KIND
 from orgate.server.cycle import Corked, Cycle
+from orgate.server.intake import MIN_ESTIMATE, BodyBudget, Reader
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ReadLimits:
     body_min_bytes_per_second: int = 1024
     body_window_seconds: float = 10.0
     max_connections: int = 4096
+    max_buffered_body_bytes: int = 16 * 1024 * 1024
 
 
 class Refused(Exception):
@@ -87,8 +91,16 @@ def unwatch_disconnect(receive: Any) -> None:
         cycle.on_disconnect = None
 
 
+def let_go(receive: Any) -> None:
+    """The application no longer holds this request's body: its bytes leave the body budget."""
+    cycle = getattr(receive, "__self__", None)
+    if isinstance(cycle, Cycle):
+        cycle.let_go()
+
+
 class GuardedHttpTools(HttpToolsProtocol):
     limits = ReadLimits()
+    budget = BodyBudget(0)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -101,6 +113,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_bytes = 0
         self._body_seen = 0
         self._body_pending = False
+        self._parking = False
+        self._parked: bytes | None = None
+        self._estimate = 0  # charged to the budget while a let-in connection's headers are not read yet
 
     # -- connection ------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -115,16 +130,75 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._cancel_timers()
         cycle = self.cycle
         super().connection_lost(exc)
+        self._let_go_all(cycle)
         if cycle is not None and cycle.disconnected:
             callback = getattr(cycle, "on_disconnect", None)
             if callback is not None:
                 cycle.on_disconnect = None
                 callback()
 
+    # -- reads (server/intake.py): the loop reads into the loop-wide buffer, or one byte when parking -----
+    def get_buffer(self, sizehint: int) -> Any:
+        budget = self.budget
+        if budget.held >= budget.limit and self._in_head and not self._head_bytes:
+            self._parking = True  # a new request while the budget is spent: read one byte, then wait
+            return budget.peek
+        return budget.view
+
     def data_received(self, data: bytes) -> None:
-        # uvicorn's data_received, with refusals raised from parser callbacks answered as such (httptools
-        # wraps a callback's exception in HttpParserCallbackError, which uvicorn would answer 400).
-        if self._in_head and not self._head_fits(data):
+        self.buffer_updated(len(data), data)
+
+    def _park(self) -> None:
+        self._parking = False
+        first = bytes(self.budget.peek)
+        if first != b"P":  # not POST, PUT or PATCH: no body to speak of, read on (health checks, console)
+            self.buffer_updated(1, first)
+            return
+        self._parked = first
+        self._cancel_timers()  # the wait is the server's, not the client's: no header timeout while parked
+        self._unset_keepalive_if_required()
+        self.transport.pause_reading()
+        self.budget.park(self, self.loop.time())
+
+    def unpark(self, estimate: int) -> None:
+        """Let in by the budget (charged `estimate` until the headers say the body's size)."""
+        self._estimate = estimate
+        self.loop.call_soon(self._resume)  # not inside whichever request's send let bodies go
+
+    def _resume(self) -> None:
+        data, self._parked = self._parked, None
+        if data is None or self.transport.is_closing():
+            return
+        self.buffer_updated(1, data)
+        self.transport.resume_reading()
+
+    def _let_go_all(self, cycle: Any) -> None:
+        """The connection is gone: whatever its requests were charged leaves the budget."""
+        if isinstance(cycle, Cycle):
+            cycle.let_go()
+        for queued, _ in self.pipeline:
+            if isinstance(queued, Cycle):
+                queued.let_go()
+        if self._estimate:
+            self._estimate, estimate = 0, self._estimate
+            self.budget.refund(estimate)
+        if self._parked is not None:
+            self._parked = None
+            self.budget.forget(self)
+
+    def buffer_updated(self, nbytes: int, data: bytes | None = None) -> None:
+        # uvicorn's data_received of the loop's read into the loop-wide buffer (or of `data`), with refusals
+        # raised from parser callbacks answered as such (httptools wraps a callback's exception in
+        # HttpParserCallbackError, which uvicorn would answer 400).
+        if data is None:
+            if self._parking:
+                self._park()
+                return
+            buf: Any = self.budget.buffer
+            if self._in_head and not self._head_fits(buf, nbytes):
+                return
+            data = self.budget.view[:nbytes]  # type: ignore[assignment]
+        elif self._in_head and not self._head_fits(data, nbytes):
             return
         self._unset_keepalive_if_required()
         try:
@@ -146,16 +220,24 @@ class GuardedHttpTools(HttpToolsProtocol):
         elif self._body_pending and self._body_timer is None:
             self._body_timer = self.loop.call_later(self.limits.body_window_seconds, self._check_body)
 
-    def _head_fits(self, data: bytes) -> bool:
-        """Count bytes up to the end of the headers; refuse before httptools buffers past the limit."""
-        seen = self._tail + data
-        end = seen.find(b"\r\n\r\n")
-        used = self._head_bytes + (len(data) if end < 0 else end + 4 - len(self._tail))
-        if used > self.limits.max_header_bytes:
+    def _head_fits(self, buf: Any, n: int) -> bool:
+        """Count bytes up to the end of the headers; refuse before httptools buffers past the limit. `buf`'s
+        first `n` bytes are this read (the loop-wide buffer is searched in place, never copied)."""
+        tail = self._tail
+        used = -1
+        if tail:  # the end of the headers may straddle this read and the last
+            end = (tail + bytes(buf[:3])).find(b"\r\n\r\n")
+            if end >= 0:
+                used = end + 4 - len(tail)
+        if used < 0:
+            end = buf.find(b"\r\n\r\n", 0, n)
+            used = n if end < 0 else end + 4
+        if self._head_bytes + used > self.limits.max_header_bytes:
             self._refuse(Refused(431, f"Request headers are larger than {self.limits.max_header_bytes} bytes."))
             return False
-        self._head_bytes += len(data)
-        self._tail = seen[-3:]
+        self._head_bytes += n
+        if used == n:  # the headers may go on in the next read (their end may straddle it)
+            self._tail = (tail + bytes(buf[max(0, n - 3):n]))[-3:]
         return True
 
     # -- parser callbacks ------------------------------------------------------------------------------
@@ -176,16 +258,35 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._head_timer = None
         self._body_bytes = self._body_seen = 0
         self._body_pending = True
+        declared = 0
+        for name, value in self.headers:
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+                break
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:
             cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
             cycle.transport = Corked(self.transport, self.loop)
             cycle.inflight = self.tasks
+            # The body is charged in full now, not as it arrives: the budget then counts the requests let in,
+            # not only the part of them read so far.
+            budget = cycle.budget = self.budget
+            delta, self._estimate = declared - self._estimate, 0
+            if delta > 0:  # BodyBudget.charge, inline: once a request
+                held = budget.held = budget.held + delta
+                if held > budget.most:
+                    budget.most = held
+            elif delta:  # less than its estimate (a GET, a small body): the rest may let another in
+                budget.refund(-delta)
+            cycle.charge = declared
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         cycle = self.cycle
+        if self._body_bytes > cycle.charge and not cycle.response_complete:  # chunked: charged as it comes
+            cycle.budget.charge(self._body_bytes - cycle.charge)
+            cycle.charge = self._body_bytes
         if cycle.body or cycle.response_complete or self.parser.should_upgrade():
             if type(cycle.body) is bytes:  # a second chunk: gathered in uvicorn's bytearray from here on
                 cycle.body = bytearray(cycle.body)
@@ -201,6 +302,8 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._body_pending = False
+        # what the next connection let in from the queue is charged until its headers are read
+        self.budget.estimate = self._body_bytes if self._body_bytes > MIN_ESTIMATE else MIN_ESTIMATE
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -267,9 +370,18 @@ def read_limits(s: ServerSettings) -> ReadLimits:
     except (ImportError, ValueError, OSError):
         pass
     return ReadLimits(s.max_header_bytes, s.max_headers, s.header_timeout_seconds, s.body_min_bytes_per_second,
-                      s.body_window_seconds, cap)
+                      s.body_window_seconds, cap, s.max_buffered_body_bytes)
 
 
-def guarded_protocol(limits: ReadLimits) -> type[GuardedHttpTools]:
-    """The protocol class to hand uvicorn (`http=`), bound to these limits."""
-    return type("GuardedHttpTools", (GuardedHttpTools,), {"limits": limits})
+def guarded_protocol(limits: ReadLimits) -> Any:
+    """What to hand uvicorn (`http=`): a factory of connections bound to these limits and one body budget
+    (per process: every worker builds its own), each a `Reader` so that the event loop reads into orgate's
+    buffers."""
+    cls = type("GuardedHttpTools", (GuardedHttpTools,),
+               {"limits": limits, "budget": BodyBudget(limits.max_buffered_body_bytes)})
+
+    def connection(*args: Any, **kw: Any) -> Reader:
+        return Reader(cls(*args, **kw))
+
+    connection.protocol = cls  # type: ignore[attr-defined]
+    return connection

@@ -54,7 +54,7 @@ SERVER_ROOT = {"app", "workers", "host_state", "drain", "preauth", "trim", "__in
 # Pipeline.serve. They never reach the router, an upstream adapter or the upstream HTTP client (only the
 # upstream port's value types, upstreams/base.py), a store, or the rate/concurrency/budget machinery.
 SURFACES = {"anthropic_api", "openai_api", "openai_passthrough", "models_api", "render", "responses_extras",
-            "keepalive", "asgi", "guard", "cycle"}
+            "keepalive", "asgi", "guard", "cycle", "intake"}
 SURFACE_FORBIDDEN = ("orgate.routing.router", "orgate.store", "orgate.governance.limits", "orgate.governance.leases",
                      "orgate.governance.admission", "orgate.keyauth")
 UPSTREAM_PORT = "orgate.upstreams.base"
@@ -125,7 +125,7 @@ def test_request_surfaces_do_not_reach_into_routing_upstreams_stores_or_limits()
 def test_every_request_surface_enters_the_one_flow():
     """No surface strings the steps together itself: the flow's steps are called from the pipeline only."""
     steps = ("pipeline.limit(", "pipeline.reserve(", "pipeline.finish(", "access_log(", "watched(", "router.")
-    surfaces = SURFACES - {"asgi", "guard", "cycle", "keepalive"}  # the HTTP primitives: asgi.watched is the server's watcher
+    surfaces = SURFACES - {"asgi", "guard", "cycle", "keepalive", "intake"}  # the HTTP primitives: asgi.watched is the server's watcher
     offenders = [f"server/{p.name}: {s}" for p in (PKG / "server").glob("*.py") if p.stem in surfaces
                  for s in steps if s in p.read_text()]
     assert offenders == []
