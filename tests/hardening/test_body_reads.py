@@ -98,3 +98,44 @@ def test_body_gathered_from_several_reads_before_the_first_receive_arrives_exact
     digest, messages, all_bytes = _serve_and_post(BODY, 8, delay=0.3)
     assert digest == hashlib.sha256(BODY).hexdigest().encode() and all_bytes == b"True"
     assert int(messages) < 8  # reads were gathered into one message at least once
+
+
+def test_expect_100_continue_and_header_names_as_uvicorn_reads_them():
+    """orgate's protocol reads headers itself (guard.on_header): names lower-cased into the scope, and a client
+    that asks `Expect: 100-continue` is told to continue when the application first reads the body."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["headers"])
+        msg = await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(msg["body"]))]})
+        await send({"type": "http.response.body", "body": msg["body"]})
+
+    async def main() -> tuple[bytes, bytes]:
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, loop="none", lifespan="off",
+                                               http=guarded_protocol(ReadLimits()), log_level="warning", ws="none"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /x HTTP/1.1\r\nHost: t\r\nX-Mixed-Case: KeepMe\r\nExpect: 100-Continue\r\n"
+                         b"Content-Length: 5\r\n\r\n")
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.write(b"hello")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            body = await reader.readexactly(5)
+            writer.close()
+            return interim, head + body
+        finally:
+            server.should_exit = True
+            await task
+
+    interim, answer = uvloop.run(main())
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nhello")
+    assert seen[0] == [(b"host", b"t"), (b"x-mixed-case", b"KeepMe"), (b"expect", b"100-Continue"),
+                       (b"content-length", b"5")]
