@@ -100,7 +100,7 @@ def let_go(receive: Any) -> None:
 
 class GuardedHttpTools(HttpToolsProtocol):
     limits = ReadLimits()
-    budget = BodyBudget(0)
+    budget: BodyBudget  # set by guarded_protocol, one per process
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)

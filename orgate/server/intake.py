@@ -23,6 +23,7 @@ protocol cannot be held back at a new connection's first read: uvloop starts rea
 from __future__ import annotations
 
 import asyncio
+import mmap
 import sys
 from collections import deque
 from typing import Any
@@ -45,7 +46,9 @@ class BodyBudget:
         self.limit = limit if limit > 0 else sys.maxsize  # 0: no limit
         self.held = 0
         self.parked: deque[Any] = deque()
-        self.buffer = bytearray(READ_SIZE)
+        # An anonymous mapping, not a bytearray: its pages cost memory only once a read has reached them (a
+        # bytearray is zeroed, 256 KB resident from the start, for a process that may only see small requests).
+        self.buffer = mmap.mmap(-1, READ_SIZE)
         self.view = memoryview(self.buffer)
         self.peek = bytearray(1)  # a parked connection's read: one byte, kept until it is let in
         self.estimate = MIN_ESTIMATE

@@ -231,3 +231,28 @@ def test_no_request_waits_longer_than_the_most_a_stalled_upstream_may_make_it():
     assert (a, c) == (b"%d" % len(BODY), b"5")
     assert 0.25 < t_post < 2.0 and budget.overdue == 1
     assert budget.held == 0 and not budget.parked
+
+
+def test_headers_whose_end_straddles_reads_are_found():
+    # The loop-wide buffer is searched in place for the end of the headers; the last bytes of a read are
+    # kept to find an end split across two reads ("\r\n" + "\r\n", "\r" + "\n\r\n", ...).
+    # The header limit is just above the head: a body byte counted as header would be refused (431).
+    head = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n"
+    factory = guarded_protocol(ReadLimits(max_buffered_body_bytes=50_000, max_header_bytes=len(head) + 2))
+
+    async def one(port: int, cut: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for part in (head[:cut], head[cut:] + b"x" * 100):
+                writer.write(part)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            return await reader.read(1000)
+        finally:
+            writer.close()
+
+    async def clients(port: int) -> list[bytes]:
+        return [await one(port, len(head) - k) for k in (1, 2, 3, 4)]
+
+    for answer in _serve(_slow_app, factory, clients):
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"100"), answer
