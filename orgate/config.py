@@ -127,7 +127,7 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_connections: int = 4096  # lowered at start to fit the process's file limit
     # Request bodies held at once (read, not yet upstream); past it a new request waits unread in the
     # kernel until bodies are let go (server/intake.py). 0: no bound.
-    max_buffered_body_bytes: int = 16 * 1024 * 1024
+    max_buffered_body_bytes: int = 12 * 1024 * 1024
     # A stream with no byte to the client for this long gets the dialect's keep-alive (0: never).
     keepalive_seconds: float = 10.0
     workers: int | str = 1  # processes serving the port; "auto" = the cores this host gives orgate

@@ -46,7 +46,7 @@ class ReadLimits:
     body_min_bytes_per_second: int = 1024
     body_window_seconds: float = 10.0
     max_connections: int = 4096
-    max_buffered_body_bytes: int = 16 * 1024 * 1024
+    max_buffered_body_bytes: int = 12 * 1024 * 1024
 
 
 class Refused(Exception):

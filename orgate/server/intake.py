@@ -33,7 +33,7 @@ READ_SIZE = 256 * 1024
 # What a connection let in from the queue is charged until its headers say its size: the last size seen
 # (traffic is mostly alike), at least this, so a burst of let-ins does not overshoot by much.
 MIN_ESTIMATE = 16 * 1024
-MAX_WAIT_SECONDS = 5.0
+MAX_WAIT_SECONDS = 2.0
 
 
 class BodyBudget:
