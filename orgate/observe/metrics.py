@@ -16,6 +16,9 @@ Names and labels (the README's "Metrics" table is the operator's copy of this li
   orgate_streams_in_flight{surface}
   orgate_ledger_queue_rows, orgate_ledger_flush_duration_seconds, orgate_ledger_flush_failures_total
   orgate_alert_deliveries_total{outcome}
+  orgate_request_body_bytes_held, orgate_request_body_waits_total, orgate_request_body_overdue_total
+      the body budget (server.max_buffered_body_bytes): bodies held now, requests that waited for room,
+      requests let in past it after the longest wait (one worker only: read from the process at scrape)
 
 Label values are bounded by configuration: `model` is the catalog's public id (a name the catalog does not
 know is recorded as ""), `provider` a configured provider, `outcome`/`reason` an HTTP status the router treats
@@ -111,6 +114,29 @@ class _SyncFirst:
         return []
 
 
+class _Intake:
+    """The body budget's figures, read from the server at scrape time (they are the server's own counters)."""
+
+    def __init__(self, read: Any) -> None:
+        self.read = read
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        held, waited, overdue = self.read()
+        return [
+            GaugeMetricFamily("orgate_request_body_bytes_held", "Request body bytes held now (read, not yet "
+                              "upstream), against server.max_buffered_body_bytes.", value=held),
+            CounterMetricFamily("orgate_request_body_waits", "Requests that waited unread for the body budget "
+                                "to have room.", value=waited),
+            CounterMetricFamily("orgate_request_body_overdue", "Requests let in past the body budget after "
+                                "waiting the longest wait.", value=overdue),
+        ]
+
+
 class Metrics:
     def __init__(self, per_key_label: bool = False) -> None:
         self.per_key = per_key_label
@@ -120,6 +146,7 @@ class Metrics:
         self.deferred = not multiprocess()
         self.loop: asyncio.AbstractEventLoop | None = None  # set by `bind_loop` when the server starts
         self._loop_thread: int | None = None
+        self._intake = False  # the body budget's collector is registered
         self._pending: list[_Pending] = []
         r.register(_SyncFirst(self))
         k = ("key",) if per_key_label else ()
@@ -219,6 +246,13 @@ class Metrics:
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._loop_thread = threading.get_ident()
+
+    def watch_intake(self, read: Any) -> None:
+        """Show the server's body budget: `read()` gives (bytes held, waits, overdue). Alone only: with several
+        workers a scrape reaches one of them, and these are not summed across workers."""
+        if not multiprocess() and not self._intake:
+            self._intake = True
+            self.registry.register(_Intake(read))
 
     def sync(self) -> None:
         """Give every pending number to prometheus_client (on the event loop's thread, which updates them)."""

@@ -33,6 +33,7 @@ from orgate.routing.router import Router
 from orgate.server import anthropic_api, models_api
 from orgate.server.asgi import Receive, Request, Scope, Send, respond, watched
 from orgate.server.drain import Drain
+from orgate.server.intake import totals as intake_totals
 from orgate.server.preauth import error_body, key_first
 from orgate.server.render import error_headers
 from orgate.server.trim import trim_forever
@@ -180,6 +181,7 @@ class App:
         self.alerts.start()
         if self.metrics is not None:
             self.metrics.bind_loop(asyncio.get_running_loop())
+            self.metrics.watch_intake(intake_totals)
             if self.settings.metrics.port is not None:
                 self._serve_metrics_port()
         self._trim = asyncio.get_running_loop().create_task(trim_forever())  # RSS follows use after bursts

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import mmap
 import sys
+import weakref
 from collections import deque
 from typing import Any
 
@@ -34,13 +35,21 @@ READ_SIZE = 256 * 1024
 # (traffic is mostly alike), at least this, so a burst of let-ins does not overshoot by much.
 MIN_ESTIMATE = 16 * 1024
 MAX_WAIT_SECONDS = 2.0
+LIVE: weakref.WeakSet[BodyBudget] = weakref.WeakSet()  # this process's budgets (one per server)
+
+
+def totals() -> tuple[int, int, int]:
+    """(bytes held, connections parked, connections let in past the budget) over this process's budgets:
+    what /metrics shows (observe/metrics.py `watch_intake`)."""
+    live = list(LIVE)
+    return sum(b.held for b in live), sum(b.waited for b in live), sum(b.overdue for b in live)
 
 
 class BodyBudget:
     """Bytes of request bodies held by the connections of one event loop, and the connections waiting."""
 
-    __slots__ = ("limit", "held", "parked", "buffer", "view", "peek", "estimate", "most", "waited", "overdue",
-                 "timer", "max_wait")
+    __slots__ = ("__weakref__", "limit", "held", "parked", "buffer", "view", "peek", "estimate", "most", "waited",
+                 "overdue", "timer", "max_wait")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit if limit > 0 else sys.maxsize  # 0: no limit
@@ -53,10 +62,11 @@ class BodyBudget:
         self.peek = bytearray(1)  # a parked connection's read: one byte, kept until it is let in
         self.estimate = MIN_ESTIMATE
         self.most = 0  # the largest `held` seen (tests, diagnostics)
-        self.waited = 0  # connections that were parked (tests, diagnostics)
+        self.waited = 0  # connections that were parked (/metrics, tests)
         self.overdue = 0  # ... and let in past the budget because they had waited MAX_WAIT_SECONDS
         self.timer: asyncio.TimerHandle | None = None
         self.max_wait = MAX_WAIT_SECONDS
+        LIVE.add(self)
 
     def charge(self, n: int) -> None:
         self.held += n

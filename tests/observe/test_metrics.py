@@ -139,3 +139,31 @@ def test_metrics_can_be_turned_off(fake_session: FakeAnthropic):
         assert httpx.get(gw.url + "/metrics").status_code == 404
     finally:
         gw.stop()
+
+
+def test_body_budget_waits_are_on_metrics(fake_session: FakeAnthropic, fake: FakeAnthropic):
+    """A budget smaller than one body: concurrent requests wait for room, and /metrics counts them; once
+    they are answered no body is held."""
+    import concurrent.futures
+
+    fake.default = Reply(usage={"input_tokens": 10, "output_tokens": 5}, first_byte_delay=0.3)
+    gw = Gateway(fake_session.url, env={"ORGATE_METRICS__TOKEN": METRICS_TOKEN,
+                                        "ORGATE_SERVER__MAX_BUFFERED_BODY_BYTES": "1000"}).start(timeout=120)
+    try:
+        key = gw.create_key("budget-waits")
+        before = scrape(gw)
+        assert value(before, "orgate_request_body_waits_total") == 0
+        body = {"model": SONNET, "max_tokens": 10, "messages": [{"role": "user", "content": "x" * 5000}]}
+
+        def one(_: int) -> int:
+            return httpx.post(gw.url + "/v1/messages", json=body, timeout=30,
+                              headers={"x-api-key": key, "anthropic-version": "2023-06-01"}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(one, range(4))) == [200] * 4
+        after = scrape(gw)
+        assert value(after, "orgate_request_body_waits_total") >= 1
+        assert ("orgate_request_body_overdue_total", ()) in after  # shown (its value depends on timing)
+        assert value(after, "orgate_request_body_bytes_held") == 0
+    finally:
+        gw.stop()
