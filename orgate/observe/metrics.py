@@ -64,17 +64,24 @@ class _Pending:
     """One label set's per-request updates not yet given to prometheus_client: a counter's count, or a
     histogram's sum and per-bucket counts (the bucket found by bisection, as prometheus_client's loop would)."""
 
-    __slots__ = ("child", "bounds", "count", "total", "buckets")
+    __slots__ = ("child", "bounds", "direct", "count", "total", "buckets")
 
-    def __init__(self, child: Any, bounds: tuple[float, ...] | None = None) -> None:
-        self.child, self.bounds = child, bounds
+    def __init__(self, child: Any, bounds: tuple[float, ...] | None = None, direct: bool = False) -> None:
+        self.child, self.bounds, self.direct = child, bounds, direct  # direct: pushed at every update
         self.count, self.total = 0, 0.0
         self.buckets = [0] * (len(bounds) + 1) if bounds is not None else None
+
+    def add(self, n: int) -> None:
+        self.count += n
+        if self.direct:
+            self.push()
 
     def observe(self, amount: float) -> None:
         self.count += 1
         self.total += amount
         self.buckets[bisect_left(self.bounds, amount)] += 1  # type: ignore[index,arg-type]
+        if self.direct:
+            self.push()
 
     def push(self) -> None:
         if not self.count:
@@ -192,11 +199,9 @@ class Metrics:
         self._attempts: dict[tuple[str, str], Any] = {}
 
     # -- per request (hot path) -------------------------------------------------------------------------
-    def _child(self, child: Any, bounds: tuple[float, ...] | None = None) -> Any:
-        """What the hot path updates for one label set: the prometheus child itself, or its `_Pending`."""
-        if not self.deferred:
-            return child
-        p = _Pending(child, bounds)
+    def _child(self, child: Any, bounds: tuple[float, ...] | None = None) -> _Pending:
+        """What the hot path updates for one label set (pushed at once when not deferred)."""
+        p = _Pending(child, bounds, direct=not self.deferred)
         self._pending.append(p)
         return p
 
@@ -210,10 +215,7 @@ class Metrics:
                 self._child(self._requests.labels(*ident)),
                 self._child(self._duration.labels(surface, model, provider), DURATION_BUCKETS),
                 self._child(self._ttfb.labels(surface, model, provider), TTFB_BUCKETS))
-        if self.deferred:
-            s.requests.count += 1
-        else:
-            s.requests.inc()
+        s.requests.add(1)
         s.duration.observe(seconds)
         if ttfb_seconds is not None:
             s.ttfb.observe(ttfb_seconds)
@@ -228,19 +230,13 @@ class Metrics:
         for child, n in zip(c, (usage.input_tokens, usage.output_tokens, usage.cache_write_5m_tokens,
                                 usage.cache_write_1h_tokens, usage.cache_read_tokens, cost_micros), strict=True):
             if n:
-                if self.deferred:
-                    child.count += n
-                else:
-                    child.inc(n)
+                child.add(n)
 
     def attempt(self, provider: str, outcome: str) -> None:
         c = self._attempts.get((provider, outcome))
         if c is None:
             c = self._attempts[(provider, outcome)] = self._child(self.attempts.labels(provider, outcome))
-        if self.deferred:
-            c.count += 1
-        else:
-            c.inc()
+        c.add(1)
 
     # -- reading ----------------------------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:

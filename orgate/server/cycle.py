@@ -149,8 +149,7 @@ class Cycle(RequestResponseCycle):
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True
             self.message_event.set()
-            if self.charge:
-                self.let_go()
+            self.let_go()
             if not self.keep_alive:
                 self.transport.close()  # Corked.close writes what is held first
             else:

@@ -277,10 +277,8 @@ class GuardedHttpTools(HttpToolsProtocol):
             # not only the part of them read so far.
             budget = cycle.budget = self.budget
             delta, self._estimate = declared - self._estimate, 0
-            if delta > 0:  # BodyBudget.charge, inline: once a request
-                held = budget.held = budget.held + delta
-                if held > budget.most:
-                    budget.most = held
+            if delta > 0:
+                budget.charge(delta)
             elif delta:  # less than its estimate (a GET, a small body): the rest may let another in
                 budget.refund(-delta)
             cycle.charge = declared
