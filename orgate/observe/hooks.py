@@ -58,7 +58,7 @@ class Observer:
     def stream_started(self, ex: Any) -> None:
         if self.metrics is not None and ex.streaming is None:
             g = self.metrics.stream_gauge(ex.api)
-            g.inc()
+            g.add(1)
             ex.streaming = g
 
     # -- settlement -------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ class Observer:
         status = error.status if error is not None else ex.status
         if m is not None:
             if ex.streaming is not None:
-                ex.streaming.dec()
+                ex.streaming.add(-1)
                 ex.streaming = None
             model = ex.route.public_id if ex.route is not None else ""
             provider = ex.target.provider if ex.target is not None else ""

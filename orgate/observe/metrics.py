@@ -274,10 +274,12 @@ class Metrics:
         except (RuntimeError, concurrent.futures.TimeoutError):
             pass  # the loop is stopping or stuck: serve what prometheus_client has
 
-    def stream_gauge(self, surface: str) -> Any:
+    def stream_gauge(self, surface: str) -> _Pending:
+        """What a stream adds 1 to when it starts and -1 when it ends: pending like a counter (the gauge's
+        own inc and dec each take its lock), pushed as the net change when read."""
         g = self._streams.get(surface)
         if g is None:
-            g = self._streams[surface] = self.streams.labels(surface)
+            g = self._streams[surface] = self._child(self.streams.labels(surface))
         return g
 
     # -- everything else --------------------------------------------------------------------------------

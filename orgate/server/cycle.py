@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
@@ -71,6 +72,15 @@ class Cycle(RequestResponseCycle):
     """
 
     on_disconnect: Any = None
+    # uvicorn's initial request and response state, as class defaults: orgate's protocol (server/guard.py) makes
+    # a cycle without uvicorn's __init__ and sets only what each request has of its own.
+    disconnected = False
+    body: Any = b""  # the first chunk as httptools made it; a bytearray once a second chunk is gathered
+    more_body = True
+    response_started = False
+    response_complete = False
+    chunked_encoding: bool | None = None
+    expected_content_length = 0
     inflight: Any = ()  # the server's requests in flight (uvicorn's task set), set by the protocol
     transport: Any
     budget: Any = None  # server/intake.py's BodyBudget, and what this request's body is charged to it
@@ -80,6 +90,24 @@ class Cycle(RequestResponseCycle):
         if self.charge:
             charge, self.charge = self.charge, 0
             self.budget.refund(charge)
+
+    async def receive(self) -> Any:
+        """uvicorn's `receive`, without awaiting the event when the body is already there (most requests:
+        it arrived with the headers): no coroutine to create and run for a wait that would not wait."""
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            event = self.message_event
+            if not event.is_set():
+                await event.wait()
+            event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
+        self.body = b""
+        return message
 
     async def send(self, message: Any) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -155,3 +183,38 @@ class Cycle(RequestResponseCycle):
             else:
                 self.transport.flush()  # the whole answer is out of the application: out of the process too
             self.on_response()
+
+
+def watch_disconnect(receive: Any, callback: Any) -> bool:
+    """Have `callback` called when the client of this request disconnects before the response is complete;
+    False when the server is not orgate's (the caller then watches `receive` itself)."""
+    cycle = getattr(receive, "__self__", None)
+    if not isinstance(cycle, Cycle):
+        return False
+    cycle.on_disconnect = callback
+    return True
+
+
+def write_now(receive: Any) -> Callable[[], None] | None:
+    """What writes this request's response so far at once instead of at the end of the event loop's turn
+    (server/cycle.Corked), when it is the only request in flight on orgate's server: a relay calls it after
+    a stream's first frame when more of the same chunk is still to be checked. None under concurrency (the
+    turn is shared with other requests: their writes and this one's stay corked into one per connection)
+    and on another ASGI server (which writes each message as it comes)."""
+    cycle = getattr(receive, "__self__", None)
+    if isinstance(cycle, Cycle) and len(cycle.inflight) <= 1:
+        return cycle.transport.flush  # type: ignore[no-any-return]
+    return None
+
+
+def unwatch_disconnect(receive: Any) -> None:
+    cycle = getattr(receive, "__self__", None)
+    if isinstance(cycle, Cycle):
+        cycle.on_disconnect = None
+
+
+def let_go(receive: Any) -> None:
+    """The application no longer holds this request's body: its bytes leave the body budget."""
+    cycle = getattr(receive, "__self__", None)
+    if isinstance(cycle, Cycle):
+        cycle.let_go()

@@ -23,79 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httptools
-import orjson
-from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from orgate.config import ServerSettings
-from orgate.errors import STATUS_KIND
-from orgate.server.cycle import Corked, Cycle
+from orgate.server.cycle import Corked, Cycle, let_go, unwatch_disconnect, watch_disconnect, write_now
 from orgate.server.intake import MIN_ESTIMATE, BodyBudget, Reader
+from orgate.server.read_limits import ReadLimits, Refused, read_limits, refusal
 
+# The application's side of the cycle (disconnect watching, write_now, let_go) lives with the Cycle; imported
+# from here by the surfaces and the tests as before.
+__all__ = ["GuardedHttpTools", "ReadLimits", "Refused", "guarded_protocol", "let_go", "read_limits", "refusal",
+           "unwatch_disconnect", "watch_disconnect", "write_now"]
 
-@dataclass(frozen=True)
-class ReadLimits:
-    max_header_bytes: int = 64 * 1024
-    max_headers: int = 200
-    header_timeout_seconds: float = 10.0
-    body_min_bytes_per_second: int = 1024
-    body_window_seconds: float = 10.0
-    max_connections: int = 4096
-    max_buffered_body_bytes: int = 12 * 1024 * 1024
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str, headers: bytes = b"") -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
-
-
-def refusal(status: int, message: str, headers: bytes = b"") -> bytes:
-    """A complete HTTP/1.1 error response that closes the connection (Anthropic's error shape)."""
-    body = orjson.dumps({"type": "error", "error": {"type": STATUS_KIND.get(status, "invalid_request_error"),
-                                                    "message": message}})
-    return b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
-                     b"content-length: %d\r\n" % len(body), b"connection: close\r\n", headers, b"\r\n", body])
-
-
-def watch_disconnect(receive: Any, callback: Any) -> bool:
-    """Have `callback` called when the client of this request disconnects before the response is complete;
-    False when the server is not orgate's (the caller then watches `receive` itself)."""
-    cycle = getattr(receive, "__self__", None)
-    if not isinstance(cycle, Cycle):
-        return False
-    cycle.on_disconnect = callback
-    return True
-
-
-def write_now(receive: Any) -> Callable[[], None] | None:
-    """What writes this request's response so far at once instead of at the end of the event loop's turn
-    (server/cycle.Corked), when it is the only request in flight on orgate's server: a relay calls it after
-    a stream's first frame when more of the same chunk is still to be checked. None under concurrency (the
-    turn is shared with other requests: their writes and this one's stay corked into one per connection)
-    and on another ASGI server (which writes each message as it comes)."""
-    cycle = getattr(receive, "__self__", None)
-    if isinstance(cycle, Cycle) and len(cycle.inflight) <= 1:
-        return cycle.transport.flush  # type: ignore[no-any-return]
-    return None
-
-
-def unwatch_disconnect(receive: Any) -> None:
-    cycle = getattr(receive, "__self__", None)
-    if isinstance(cycle, Cycle):
-        cycle.on_disconnect = None
-
-
-def let_go(receive: Any) -> None:
-    """The application no longer holds this request's body: its bytes leave the body budget."""
-    cycle = getattr(receive, "__self__", None)
-    if isinstance(cycle, Cycle):
-        cycle.let_go()
+KEEP_ALIVE_SLACK = 0.005  # an idle connection this close to its timeout is closed now (uvloop's clock ticks in ms)
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -116,6 +60,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._parking = False
         self._parked: bytes | None = None
         self._estimate = 0  # charged to the budget while a let-in connection's headers are not read yet
+        self._idle_at: float | None = None  # when the last response ended, while the connection waits idle
 
     # -- connection ------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -241,16 +186,29 @@ class GuardedHttpTools(HttpToolsProtocol):
         return True
 
     # -- parser callbacks ------------------------------------------------------------------------------
+    # uvicorn's on_message_begin, on_headers_complete, on_message_complete and on_response_complete are done
+    # here in one call each (no super() frames), as uvicorn 0.55 does them; tests/hardening/test_protocol_parity
+    # compares the scope and the cycle with uvicorn's own so that an upgrade changing them is seen.
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        self.url = b""
+        self.expect_100_continue = False
         self._header_count = 0
+        headers: list[tuple[bytes, bytes]] = []
+        self.headers = headers
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http", "asgi": {"version": self.asgi_version, "spec_version": "2.3"}, "http_version": "1.1",
+            "server": self.server, "client": self.client, "scheme": self.scheme, "root_path": self.root_path,
+            "headers": headers, "state": self.app_state.copy(),
+        }
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
             raise Refused(431, f"More than {self.limits.max_headers} request headers.")
-        # uvicorn 0.54's on_header, inline: one Python call per header instead of two, before every first byte
+        # uvicorn's on_header, inline: one Python call per header instead of two, before every first byte.
+        # llhttp keeps a value's trailing whitespace, which RFC 9110 (5.5) excludes from it (uvicorn 0.55 too).
         name = name.lower()
+        value = value.rstrip(b" \t")
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
         self.headers.append((name, value))
@@ -262,26 +220,58 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._head_timer = None
         self._body_bytes = self._body_seen = 0
         self._body_pending = True
+        parser, scope = self.parser, self.scope
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        url = httptools.parse_url(self.url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        root = self.root_path
+        scope["path"] = root + path
+        scope["raw_path"] = root.encode("ascii") + raw_path if root else raw_path
+        scope["query_string"] = url.query or b""
+        app = self.app
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
         declared = 0
         for name, value in self.headers:
             if name == b"content-length":
                 declared = int(value) if value.isdigit() else 0
                 break
-        super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None:
-            cycle.__class__ = Cycle  # see Cycle: the same object, two savings per request
-            cycle.transport = Corked(self.transport, self.loop)
-            cycle.inflight = self.tasks
-            # The body is charged in full now, not as it arrives: the budget then counts the requests let in,
-            # not only the part of them read so far.
-            budget = cycle.budget = self.budget
-            delta, self._estimate = declared - self._estimate, 0
-            if delta > 0:
-                budget.charge(delta)
-            elif delta:  # less than its estimate (a GET, a small body): the rest may let another in
-                budget.refund(-delta)
-            cycle.charge = declared
+        previous = self.cycle
+        cycle = self.cycle = Cycle.__new__(Cycle)  # uvicorn's state, set without its 11-argument __init__
+        cycle.scope = scope
+        cycle.transport = Corked(self.transport, self.loop)
+        cycle.flow = self.flow
+        cycle.logger, cycle.access_logger, cycle.access_log = self.logger, self.access_logger, self.access_log
+        cycle.default_headers = self.server_state.default_headers
+        cycle.message_event = asyncio.Event()
+        cycle.on_response = self.on_response_complete
+        cycle.keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        cycle.waiting_for_100_continue = self.expect_100_continue
+        cycle.inflight = self.tasks
+        # The body is charged in full now, not as it arrives: the budget then counts the requests let in, not
+        # only the part of them read so far.
+        budget = cycle.budget = self.budget
+        delta, self._estimate = declared - self._estimate, 0
+        if delta > 0:
+            budget.charge(delta)
+        elif delta:  # less than its estimate (a GET, a small body): the rest may let another in
+            budget.refund(-delta)
+        cycle.charge = declared
+        if previous is None or previous.response_complete:
+            self._start_asgi_task(cycle, app)
+        else:  # pipelined: queued until the response before it is complete
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, app))
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -310,7 +300,43 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._body_timer.cancel()
             self._body_timer = None
         self._in_head, self._head_bytes, self._tail = True, 0, b""
-        super().on_message_complete()
+        cycle = self.cycle
+        if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
+
+    def on_response_complete(self) -> None:
+        """The response is out: the next pipelined request starts, or the connection waits idle. The idle
+        timeout is one timer per connection, not a timer armed per response and cancelled by the next request
+        (a third of a microsecond's allocation and two libuv calls each time): it is armed when none is, and
+        when it fires on a connection busy again or idle for less than the timeout, it waits the rest."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._idle_at = None
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_at = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_at = None  # bytes arrived (or the connection is parked): not idle; the timer is left armed
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle_at = self._idle_at
+        if idle_at is None:
+            return  # busy: the end of its response arms it again
+        left = idle_at + self.timeout_keep_alive - self.loop.time()
+        if left > KEEP_ALIVE_SLACK:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
 
     # -- timers ----------------------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
@@ -339,10 +365,10 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_timer = self.loop.call_later(self.limits.body_window_seconds, self._check_body)
 
     def _cancel_timers(self) -> None:
-        for t in (self._head_timer, self._body_timer):
+        for t in (self._head_timer, self._body_timer, self.timeout_keep_alive_task):
             if t is not None:
                 t.cancel()
-        self._head_timer = self._body_timer = None
+        self._head_timer = self._body_timer = self.timeout_keep_alive_task = None
 
     def _refuse(self, r: Refused, started: bool = False) -> None:
         self._cancel_timers()
@@ -351,28 +377,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not started:
             self.transport.write(refusal(r.status, r.message, r.headers))
         self.transport.close()
-
-
-FD_HEADROOM = 256  # descriptors kept for the database pool, Redis, upstream connections and files
-
-
-def read_limits(s: ServerSettings) -> ReadLimits:
-    """The limits from settings, with the connection cap fitted to the file limit (first raised to its hard
-    maximum): past the file limit `accept` fails and every new client, normal or not, is turned away."""
-    cap = s.max_connections
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        if soft != resource.RLIM_INFINITY:
-            cap = min(cap, max(16, soft - FD_HEADROOM))
-    except (ImportError, ValueError, OSError):
-        pass
-    return ReadLimits(s.max_header_bytes, s.max_headers, s.header_timeout_seconds, s.body_min_bytes_per_second,
-                      s.body_window_seconds, cap, s.max_buffered_body_bytes)
 
 
 def guarded_protocol(limits: ReadLimits) -> Any:

@@ -54,7 +54,7 @@ SERVER_ROOT = {"app", "workers", "host_state", "drain", "preauth", "trim", "__in
 # Pipeline.serve. They never reach the router, an upstream adapter or the upstream HTTP client (only the
 # upstream port's value types, upstreams/base.py), a store, or the rate/concurrency/budget machinery.
 SURFACES = {"anthropic_api", "openai_api", "openai_passthrough", "models_api", "render", "responses_extras",
-            "keepalive", "asgi", "guard", "cycle", "intake"}
+            "keepalive", "asgi", "guard", "cycle", "intake", "read_limits"}
 SURFACE_FORBIDDEN = ("orgate.routing.router", "orgate.store", "orgate.governance.limits", "orgate.governance.leases",
                      "orgate.governance.admission", "orgate.keyauth")
 UPSTREAM_PORT = "orgate.upstreams.base"

@@ -69,3 +69,32 @@ def test_a_scrape_from_another_thread_sees_the_loops_pending_updates() -> None:
     want.deferred = False
     _drive(want)
     assert len(seen) == 1 and _samples(seen[0]) == _samples(want.exposition())
+
+
+def _streams(m: Metrics) -> float:
+    for line in m.exposition().splitlines():
+        if line.startswith(b'orgate_streams_in_flight{surface="anthropic"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_streams_in_flight_is_exact_at_every_scrape() -> None:
+    """The gauge's +1 and -1 wait as a net change (no lock per stream) and a scrape shows exactly the streams
+    open then, as the gauge's own inc and dec did; with several workers (not deferred) each goes straight in."""
+    for deferred in (True, False):
+        m = Metrics()
+        m.deferred = deferred
+        a, b = m.stream_gauge("anthropic"), m.stream_gauge("anthropic")
+        assert a is b
+        a.add(1)
+        assert _streams(m) == 1
+        b.add(1)
+        a.add(-1)
+        assert _streams(m) == 1
+        b.add(-1)
+        b.add(1)
+        b.add(-1)  # opened and closed between two scrapes: nothing to push
+        assert _streams(m) == 0
+        a.add(1)
+        if not deferred:
+            assert m.streams.labels("anthropic")._value.get() == 1  # pushed at once
