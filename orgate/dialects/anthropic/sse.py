@@ -28,6 +28,11 @@ _UNACCOUNTED = (b"event: content_block", b"event: ping")
 # Every event name of the Messages stream (api-reference §A.11): their data must be a JSON object.
 KNOWN_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
                           "message_delta", "message_stop", "ping", "error"})
+# The names, as the framer's bytes, of the frames accounting reads (the others are only checked).
+_ACCOUNTED = {name.encode(): name for name in ("message_start", "message_delta", "message_stop", "error")}
+_QUIET = frozenset(name.encode() for name in KNOWN_EVENTS if name.encode() not in _ACCOUNTED)
+# An event in the usual framing is its name and data plus these many bytes: "event: ", "\ndata: ", "\n\n".
+_USUAL_FRAMING = 16
 
 
 class MalformedEvent(ValueError):
@@ -63,7 +68,34 @@ class UsageTee:
         self.frames = 0
 
     def feed(self, chunk: bytes) -> bytes:
-        return self._checked(self._framer.blocks(chunk))
+        if (usual := self._framer.usual(chunk)) is None:
+            return self._checked(self._framer.blocks(chunk))
+        done, names, data = usual
+        if not names:
+            return b""
+        # Every frame in the usual framing: all the data parsed by one C-level map, checked to be objects
+        # by one set of their types. Anything off (not JSON, not an object, or an unknown event's data that
+        # need not be either) goes the frame-by-frame way below, which says what is wrong and where; nothing
+        # was changed yet, so it starts over from the same state.
+        try:
+            objs = list(map(orjson.loads, data))
+        except orjson.JSONDecodeError:
+            objs = None
+        if objs is None or list(map(type, objs)).count(dict) != len(objs):
+            return self._checked([b"event: " + n + b"\ndata: " + d + b"\n\n" for n, d in zip(names, data)])
+        if not _QUIET.issuperset(names):  # accounting frames (a few per stream), in order
+            for i, name in enumerate(names):
+                if name in _QUIET:
+                    continue
+                try:
+                    if (event := _ACCOUNTED.get(name)) is not None:
+                        self._account(event, objs[i])
+                except MalformedEvent as e:  # as the frame-by-frame way: counted, and the frames before it sent
+                    self.frames += i + 1
+                    e.before = done[:sum(map(len, names[:i])) + sum(map(len, data[:i])) + _USUAL_FRAMING * i]
+                    raise
+        self.frames += len(names)
+        return done
 
     def finish(self) -> bytes:
         return self._checked(self._framer.finish_blocks())
@@ -101,6 +133,11 @@ class UsageTee:
         if event not in KNOWN_EVENTS:
             return None  # a newer event type: relayed untouched (Anthropic may add event types)
         obj = _object(event, data)
+        self._account(event, obj)
+        return obj
+
+    def _account(self, event: str, obj: dict[str, Any]) -> None:
+        """What a known event's object tells accounting; raises MalformedEvent for a field of the wrong type."""
         if event == "message_delta":
             delta = _field(obj, "delta", event)
             merge_usage(self.usage, _field(obj, "usage", event))
@@ -115,7 +152,6 @@ class UsageTee:
             self.stopped = True
         elif event == "error":
             self.error = _field(obj, "error", event) or {"type": "api_error", "message": "upstream error"}
-        return obj
 
 
 def _object(event: str, data: bytes) -> dict[str, Any]:
