@@ -30,6 +30,7 @@ KNOWN_EVENTS = frozenset({"message_start", "content_block_start", "content_block
                           "message_delta", "message_stop", "ping", "error"})
 # The names, as the framer's bytes, of the frames accounting reads (the others are only checked).
 _ACCOUNTED = {name.encode(): name for name in ("message_start", "message_delta", "message_stop", "error")}
+_READ = frozenset(_ACCOUNTED.values())
 _QUIET = frozenset(name.encode() for name in KNOWN_EVENTS if name.encode() not in _ACCOUNTED)
 # An event in the usual framing is its name and data plus these many bytes: "event: ", "\ndata: ", "\n\n".
 _USUAL_FRAMING = 16
@@ -133,7 +134,8 @@ class UsageTee:
         if event not in KNOWN_EVENTS:
             return None  # a newer event type: relayed untouched (Anthropic may add event types)
         obj = _object(event, data)
-        self._account(event, obj)
+        if event in _READ:  # content and ping frames (nearly all) need no call more
+            self._account(event, obj)
         return obj
 
     def _account(self, event: str, obj: dict[str, Any]) -> None:

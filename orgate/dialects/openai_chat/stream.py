@@ -70,12 +70,16 @@ class ChatStreamEncoder:
         if self._done or not isinstance(event, dict):
             return b""
         kind = event.get("type")
+        if kind == "content_block_delta":  # nearly every event: a text delta once the role chunk is out
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and self._started and self._frame_id == self._id:
+                text = delta.get("text")  # what _block_delta and _chunk would do, without their calls
+                return self._frame + orjson.dumps({"content": text}) + self._frame_tail if text else b""
+            return self._block_delta(event.get("index"), delta)
         if kind == "message_start":
             return self._message_start(event.get("message") or {})
         if kind == "content_block_start":
             return self._block_start(event.get("index"), event.get("content_block") or {})
-        if kind == "content_block_delta":
-            return self._block_delta(event.get("index"), event.get("delta") or {})
         if kind == "message_delta":
             usage = event.get("usage")
             merge_usage(self._usage, usage)
