@@ -72,8 +72,10 @@ class ChatStreamEncoder:
         kind = event.get("type")
         if kind == "content_block_delta":  # nearly every event: a text delta once the role chunk is out
             delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta" and self._started and self._frame_id == self._id:
-                text = delta.get("text")  # what _block_delta and _chunk would do, without their calls
+            if delta.get("type") == "text_delta" and self._started:
+                # What _block_delta and _chunk do, without their calls: once the role chunk is out, the id is
+                # fixed and _frame holds its bytes.
+                text = delta.get("text")
                 return self._frame + orjson.dumps({"content": text}) + self._frame_tail if text else b""
             return self._block_delta(event.get("index"), delta)
         if kind == "message_start":

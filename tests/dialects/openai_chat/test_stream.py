@@ -340,3 +340,37 @@ def test_chunk_bytes_are_the_serialized_chunk_exactly() -> None:
             if include_usage:
                 want["usage"] = None
             assert enc._chunk(delta) == b"data: " + _orjson.dumps(want) + b"\n\n"
+
+
+_EVENTS = st.sampled_from([
+    {"type": "message_start", "message": {"id": "msg_a", "usage": {"input_tokens": 3}}},
+    {"type": "message_start", "message": {"id": "msg_b"}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_start", "index": 1, "content_block": {"type": "thinking", "thinking": ""}},
+    {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "t", "name": "f"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hé \"x\"\n"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 7}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
+    {"type": "content_block_delta", "index": 5, "delta": {"type": "text_delta", "text": "no block"}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "thinking_delta", "thinking": "hm"}},
+    {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}},
+    {"type": "content_block_delta", "index": 0, "delta": None},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+    {"type": "message_stop"},
+    {"type": "ping"},
+])
+
+
+@settings(max_examples=200)
+@given(st.lists(_EVENTS, max_size=12), st.booleans())
+def test_text_delta_shortcut_is_the_general_way(events, include_usage):
+    """feed's shortcut for text deltas gives the bytes _block_delta and _chunk give."""
+    fast = ChatStreamEncoder(model="m", created=1, include_usage=include_usage)
+    slow = ChatStreamEncoder(model="m", created=1, include_usage=include_usage)
+    slow._id = fast._id  # chat_id(None) is random
+    for e in events:
+        want = (slow._block_delta(e.get("index"), e.get("delta") or {}) if e["type"] == "content_block_delta"
+                else slow.feed(e))
+        assert fast.feed(e) == want
+    assert fast.finish() == slow.finish()
