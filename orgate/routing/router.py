@@ -290,13 +290,32 @@ async def _prime(resp: UpstreamResponse, probe: Probe) -> tuple[bool, StreamProb
         seen += len(chunk)
         verdict = reader.feed(chunk)
 
-    async def chain() -> AsyncIterator[bytes]:
-        for c in held:
-            yield c
-        async for c in it:
-            yield c
+    return verdict is not False, reader, _Replay(held, it)
 
-    return verdict is not False, reader, chain()
+
+class _Replay:
+    """The chunks read while priming, then the rest of the stream. An iterator object rather than an async
+    generator: no generator frame between the relay and the response (a later chunk is the response's own
+    step, returned as is), and none of the event loop's per-generator bookkeeping (a WeakSet entry)."""
+
+    __slots__ = ("_held", "_it")
+
+    def __init__(self, held: list[bytes], it: AsyncIterator[bytes]) -> None:
+        held.reverse()  # popped from the end
+        self._held = held
+        self._it = it
+
+    def __aiter__(self) -> _Replay:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        if self._held:
+            return _ready(self._held.pop())
+        return self._it.__anext__()
+
+
+async def _ready(chunk: bytes) -> bytes:
+    return chunk
 
 
 

@@ -194,39 +194,50 @@ Body = bytes | tuple[bytes | memoryview, ...]  # bytes, or parts sent back to ba
 
 
 def body_size(data: Body) -> int:
-    return len(data) if isinstance(data, bytes) else sum(len(p) for p in data)
+    return len(data) if isinstance(data, bytes) else sum(map(len, data))  # map: no generator frame
 
 
-def request_head(t: _Target, data: Body, headers: dict[str, str]) -> bytes:
+# The headers a request gets when its caller left them out, in this order after the caller's (host and
+# content-length first, their values per request).
+_DEFAULTS = (("accept-encoding", "accept-encoding: identity\r\n"), ("accept", "accept: */*\r\n"),
+             ("user-agent", "user-agent: orgate\r\n"), ("connection", "connection: keep-alive\r\n"))
+_missing: dict[tuple[str, ...], tuple[bool, bool, str]] = {}
+
+
+def _left_out(names: tuple[str, ...]) -> tuple[bool, bool, str]:
+    """(host missing, content-length missing, the fixed default lines), per set of header names: an
+    adapter sends the same names on every call, so the case-insensitive look is made once per set."""
+    hit = _missing.get(names)
+    if hit is None:
+        have = {k.lower() for k in names}
+        if len(_missing) > 256:
+            _missing.clear()
+        hit = _missing[names] = ("host" not in have, "content-length" not in have,
+                                 "".join([line for name, line in _DEFAULTS if name not in have]))
+    return hit
+
+
+def request_head(t: _Target, size: int, headers: dict[str, str]) -> bytes:
     """Request line, the caller's headers exactly as given, then the ones it left out."""
     head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     n = len(headers)
     if head.count("\n") != n or head.count("\r") != n:  # a CR or LF inside a header: request splitting
         raise UpstreamUnavailable("upstream request refused: a header holds a line break")
-    have = {k.lower() for k in headers}
-    extra = ""
-    if "host" not in have:
-        extra += f"host: {t.authority}\r\n"
-    if "content-length" not in have:
-        extra += f"content-length: {body_size(data)}\r\n"
-    if "accept-encoding" not in have:
-        extra += "accept-encoding: identity\r\n"
-    if "accept" not in have:
-        extra += "accept: */*\r\n"
-    if "user-agent" not in have:
-        extra += "user-agent: orgate\r\n"
-    if "connection" not in have:
-        extra += "connection: keep-alive\r\n"
-    return f"POST {t.path} HTTP/1.1\r\n{head}{extra}\r\n".encode()
+    host, length, fixed = _left_out(tuple(headers))
+    if length:
+        fixed = f"content-length: {size}\r\n{fixed}"
+    if host:
+        fixed = f"host: {t.authority}\r\n{fixed}"
+    return f"POST {t.path} HTTP/1.1\r\n{head}{fixed}\r\n".encode()
 
 
-def send(transport: Any, head: bytes, data: Body) -> None:
+def send(transport: Any, head: bytes, data: Body, size: int) -> None:
     """Head and body in one write (one segment for a small request). A large body is not copied behind the
     head: writelines hands the buffers to one writev on uvloop, where a joined copy would be held for
     the whole request (256 concurrent 150 KB requests: ~38 MB); a spliced body (its parts around a new
     model id) is sent the same way, so it is not joined either."""
     parts = (data,) if isinstance(data, bytes) else data
-    if body_size(data) > BIG_BODY:
+    if size > BIG_BODY:
         transport.writelines((head, *parts))
     else:
         transport.write(b"".join((head, *parts)))
@@ -241,7 +252,8 @@ async def post(url: Any, data: Body, headers: dict[str, str], *, connect: float,
     loop = asyncio.get_running_loop()
     pool = pool_for(loop)
     t = target(url)
-    head = request_head(t, data, headers)
+    size = body_size(data)
+    head = request_head(t, size, headers)
     start = loop.time()
     deadline = start + read  # the headers, counted from the start (connection set-up included)
     conn = pool.checkout(t.key, start)
@@ -250,7 +262,7 @@ async def post(url: Any, data: Body, headers: dict[str, str], *, connect: float,
             conn = await pool.connect(t, min(connect, read), tls)
         conn.begin()
         try:
-            send(conn.transport, head, data)
+            send(conn.transport, head, data, size)
         except RuntimeError:  # closed under us (uvloop refuses a write to a closing transport)
             conn.fail(Stale() if conn.reused else UpstreamUnavailable("upstream connection failed: closed"))
         try:

@@ -119,12 +119,15 @@ class Response:
             parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    def iter_chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (the upstream's bytes unchanged, de-chunked)."""
-        chunk = await self._next(self._first, "stream timed out before its first chunk")
-        while chunk:
-            yield chunk
-            chunk = await self._next(self._idle, "stream timed out between events")
+        return _Chunks(self)
+
+    async def _chunk(self, limit: float | None, what: str) -> bytes:
+        chunk = await self._next(limit, what)
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         c = self._c
@@ -134,3 +137,26 @@ class Response:
                 c.release()
             else:
                 c.drop()  # never reuse a half-read connection
+
+
+class _Chunks:
+    """Response.iter_chunks: an iterator object, not an async generator. The event loop registers every
+    async generator in a WeakSet on its first step (its shutdown hook), a Python-level add and, when the
+    generator goes, a weakref callback: per stream, for nothing, since the response closes its connection
+    itself (aclose). Each step is one coroutine, the same as a generator's."""
+
+    __slots__ = ("_r", "_first")
+
+    def __init__(self, r: Response) -> None:
+        self._r = r
+        self._first = True
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    def __anext__(self) -> Any:
+        r = self._r
+        if self._first:
+            self._first = False
+            return r._chunk(r._first, "stream timed out before its first chunk")
+        return r._chunk(r._idle, "stream timed out between events")

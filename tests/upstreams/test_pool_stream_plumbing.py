@@ -1,0 +1,83 @@
+"""The request head's defaults and a stream's chunk iterator (pool.py, pool_response.py): issue 18's cheaper
+plumbing keeps the bytes on the wire and the iteration's behaviour exactly as before."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+from yarl import URL
+
+from orgate.errors import UpstreamUnavailable
+from orgate.upstreams import pool
+from tests.upstreams.test_pool import replies, serve  # noqa: F401  (fixture)
+
+T = pool.target("http://example.test:8080/v1/messages")
+
+SSE = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 20\r\n\r\n"
+       b"event: a\ndata: {}\n\n\n")
+
+
+def test_request_head_adds_every_default_in_order_after_the_callers_headers():
+    head = pool.request_head(T, 7, {"content-type": "application/json", "X-Mixed": "v"})
+    assert head == (b"POST /v1/messages HTTP/1.1\r\ncontent-type: application/json\r\nX-Mixed: v\r\n"
+                    b"host: example.test:8080\r\ncontent-length: 7\r\naccept-encoding: identity\r\n"
+                    b"accept: */*\r\nuser-agent: orgate\r\nconnection: keep-alive\r\n\r\n")
+
+
+def test_request_head_never_doubles_a_header_the_caller_gave_in_any_case():
+    given = {"Host": "signed", "Content-Length": "3", "ACCEPT-ENCODING": "gzip", "Accept": "x",
+             "User-Agent": "me", "Connection": "close"}
+    for _ in range(2):  # the second time from the per-name-set cache
+        head = pool.request_head(T, 99, given).decode()
+        assert head == "POST /v1/messages HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in given.items()) + "\r\n"
+    # the same names in another case are another set: looked at again, not taken from the cache
+    assert b"host: example.test" in pool.request_head(T, 1, {"x": "1"})
+    assert pool.request_head(T, 5, {"host": "h"}).count(b"content-length: 5\r\n") == 1
+
+
+def test_request_head_still_refuses_a_line_break():
+    with pytest.raises(UpstreamUnavailable):
+        pool.request_head(T, 1, {"x": "a\r\nb: c"})
+
+
+def test_signed_url_target_is_taken_as_is():
+    t = pool.target(URL("http://h/model/a%3A0/invoke", encoded=True))
+    assert pool.request_head(t, 0, {}).startswith(b"POST /model/a%3A0/invoke HTTP/1.1\r\nhost: h\r\n")
+
+
+async def test_stream_iterator_is_no_async_generator_and_ends_cleanly(serve):  # noqa: F811
+    s = await serve(replies(SSE))
+    seen: list[object] = []
+    old = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=seen.append, finalizer=old.finalizer)
+    try:
+        resp = await pool.post(s.url(), b"{}", {}, connect=5, read=5, idle=5)
+        it = resp.iter_chunks()
+        assert it.__aiter__() is it
+        assert [c async for c in it] == [b"event: a\ndata: {}\n\n\n"]
+        with pytest.raises(StopAsyncIteration):  # ended: stays ended
+            await it.__anext__()
+    finally:
+        sys.set_asyncgen_hooks(*old)
+    assert seen == []  # the loop's per-generator bookkeeping is not paid
+    resp2 = await pool.post(s.url(), b"{}", {}, connect=5, read=5, idle=5)
+    await resp2.read()
+    assert s.accepted == 1  # read to its end: the connection went back to the pool
+
+
+async def test_stream_first_chunk_timeout_then_iteration_is_over(serve):  # noqa: F811
+    async def silent(req, r, w):
+        w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        await w.drain()
+        await asyncio.sleep(1)
+        return False
+
+    s = await serve(silent)
+    resp = await pool.post(s.url(), b"{}", {}, connect=5, read=0.1, idle=5)
+    it = resp.iter_chunks()
+    with pytest.raises(UpstreamUnavailable, match="before its first chunk"):
+        await it.__anext__()
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
