@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import calendar
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from orgate.governance.pricing import PER_MILLION, Rates
 
@@ -29,8 +29,7 @@ DOCUMENT_TOKENS = 100_000  # a PDF's page count is unknown until parsed: bound a
 MIN_OUTPUT_TOKENS = 256  # below this a lowered max_tokens would only produce truncated answers
 
 
-@dataclass(frozen=True, slots=True)
-class CostBound:
+class CostBound(NamedTuple):  # made on every request: a NamedTuple (see governance/leases.py, Cap)
     input_micros: int
     output_rate: int  # micro-USD per million output tokens
     max_tokens: int

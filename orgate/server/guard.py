@@ -65,6 +65,9 @@ class GuardedHttpTools(HttpToolsProtocol):
     # -- connection ------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # One per connection, not per request: a connection's responses are written one after another, and
+        # what one leaves corked is flushed before the next starts (Cycle._body flushes the complete answer).
+        self._corked = Corked(transport, self.loop)
         if len(self.connections) > self.limits.max_connections:
             self._refuse(Refused(503, "Too many open connections; retry shortly.",
                                  b"retry-after: 1\r\nx-should-retry: true\r\n"))
@@ -249,7 +252,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         previous = self.cycle
         cycle = self.cycle = Cycle.__new__(Cycle)  # uvicorn's state, set without its 11-argument __init__
         cycle.scope = scope
-        cycle.transport = Corked(self.transport, self.loop)
+        cycle.transport = self._corked
         cycle.flow = self.flow
         cycle.logger, cycle.access_logger, cycle.access_log = self.logger, self.access_logger, self.access_log
         cycle.default_headers = self.server_state.default_headers

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from orgate.governance.budget import CostBound
 from orgate.governance.leases import BudgetLeases, Cap, Refused
 
@@ -153,3 +155,20 @@ async def test_spend_is_charged_to_uncapped_levels_too():
     assert [(r.ref, r.cost) for r in releases] == [(KEY, 900), (USER, 900), (TEAM, 900)]
     assert [r.lease_id is None for r in releases] == [False, True, True]
     assert leases.settle(None, [KEY, USER], 0) == []
+
+
+
+def test_admission_values_stay_immutable_values() -> None:
+    """Cap, Ticket, Release and CostBound are made on every request (NamedTuples since session 14, frozen
+    dataclasses before): still immutable, equal and hashed by value, built by position or by name."""
+    from orgate.governance.leases import Release, Ticket
+
+    made = [(Cap, (KEY, 1000, 0), "ref"), (Ticket, (((KEY, "l1"),), 5), "bound"),
+            (Release, (KEY, "l1", 3, 2), "cost"), (CostBound, (100, 15_000_000, 100), "max_tokens")]
+    for cls, args, field in made:
+        v = cls(*args)
+        with pytest.raises(AttributeError):
+            setattr(v, field, None)
+        assert v == cls(*args) and hash(v) == hash(cls(*args)) and v != cls(*args[:-1], -1)
+    bound = CostBound(input_micros=100, output_rate=15_000_000, max_tokens=100)
+    assert bound.total == 100 + 1500 and bound.fit_max_tokens(1600) == 100 and bound.fit_max_tokens(250) is None
