@@ -55,7 +55,8 @@ def openai_error(err: GatewayError, request_id: str) -> bytes:
 def answer_headers(request_id: str, opened: Any) -> dict[str, str]:
     """Headers for relaying a Claude upstream's answer (the router only returns successes)."""
     resp = opened.response
-    headers = relayed(resp.headers)
+    picked = getattr(resp, "relay", None)  # the lean client's response picked them while parsing
+    headers = dict(picked) if picked is not None else relayed(resp.headers)
     headers.setdefault("request-id", request_id)  # the provider's id when it gave one: support can trace it
     headers["x-request-id"] = request_id
     headers["x-orgate-provider"] = opened.target.provider

@@ -46,12 +46,13 @@ def _decoder(encoding: str) -> Any:
 class Response:
     """An upstream answer: `status`, `headers` (lower-case names), and its body read whole or in chunks."""
 
-    __slots__ = ("status", "headers", "_c", "_dec", "_first", "_idle")
+    __slots__ = ("status", "headers", "relay", "_c", "_dec", "_first", "_idle")
 
     def __init__(self, conn: Conn, first_byte: float, idle: float | None) -> None:
         self._c: Conn | None = conn
         self.status = conn.status
         self.headers = conn.headers
+        self.relay = conn.relay  # base.relayed(headers), computed while parsing (render.answer_headers)
         enc = conn.headers.get("content-encoding")
         self._dec = _decoder(enc) if enc else None
         self._first = first_byte

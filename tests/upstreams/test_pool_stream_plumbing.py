@@ -81,3 +81,26 @@ async def test_stream_first_chunk_timeout_then_iteration_is_over(serve):  # noqa
         await it.__anext__()
     with pytest.raises(StopAsyncIteration):
         await it.__anext__()
+
+
+async def test_relayed_headers_are_picked_while_parsing_exactly_as_relayed_would(serve):  # noqa: F811
+    from types import SimpleNamespace
+
+    from orgate.server.render import answer_headers
+    from orgate.upstreams.base import relayed
+
+    head = (b"HTTP/1.1 100 Continue\r\nrequest-id: interim\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nServer: x\r\nRequest-Id: req_1\r\nAnthropic-RateLimit-Requests-Limit: 50\r\n"
+            b"retry-after: 3 \r\nx-should-retry: true\r\nanthropic-ratelimit-requests-limit: 60\r\n"
+            b"anthropic-organization-id: o\r\ncontent-length: 2\r\n\r\nok")
+    s = await serve(replies(head))
+    resp = await pool.post(s.url(), b"{}", {}, connect=5, read=5)
+    assert resp.relay == relayed(resp.headers) == {
+        "request-id": "req_1", "anthropic-ratelimit-requests-limit": "60", "retry-after": "3 ",
+        "x-should-retry": "true"}
+    assert list(resp.relay) == list(relayed(resp.headers))  # the upstream's order
+    opened = SimpleNamespace(response=resp, target=SimpleNamespace(provider="anthropic"))
+    out = answer_headers("rid", opened)
+    assert out == {**relayed(resp.headers), "x-request-id": "rid", "x-orgate-provider": "anthropic"}
+    assert resp.relay == relayed(resp.headers)  # the answer's own headers were added to a copy
+    await resp.read()
