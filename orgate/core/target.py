@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Provider types that speak OpenAI Chat Completions; every other type speaks Anthropic Messages (Claude).
 # A request never falls back from one family to the other (the bodies are not interchangeable).
@@ -16,11 +16,11 @@ class Target:
     provider_type: str
     upstream_model: str
     weight: float = 1.0
+    # Derived once: the router reads the label several times per request (circuits are keyed by it), and
+    # a property built the string again at every read. Not compared, hashed or shown: the fields above are.
+    label: str = field(init=False, compare=False, repr=False)
+    family: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        return f"{self.provider}/{self.upstream_model}"
-
-    @property
-    def family(self) -> str:
-        return "openai" if self.provider_type in OPENAI_TYPES else "claude"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.provider}/{self.upstream_model}")
+        object.__setattr__(self, "family", "openai" if self.provider_type in OPENAI_TYPES else "claude")

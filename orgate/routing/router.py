@@ -118,6 +118,8 @@ class Router:
 
     # -- order ---------------------------------------------------------------------------------------
     def order(self, route: ModelRoute, affinity: str | None, extra: list[Target] | None = None) -> list[Target]:
+        if len(route.targets) == 1 and not extra:  # one deployment, no fallbacks: nothing to order or filter
+            return [route.targets[0]]
         targets = list(route.targets)
         if route.entry.routing == "weighted" and len(targets) > 1:
             targets = weighted_order(targets, affinity)
@@ -182,6 +184,11 @@ class Router:
     # -- attempts ------------------------------------------------------------------------------------
     def _candidates(self, targets: list[Target], out: set[str]) -> tuple[list[Target], bool]:
         """The deployments to try next, and whether their circuits are ignored (every one is open)."""
+        if len(targets) == 1:  # the usual route: the same answer without building two lists
+            t = targets[0]
+            if t.label in out:
+                return [], True
+            return ([t], False) if self._closed_or_due(t.label, self.clock()) else ([t], True)
         live = [t for t in targets if t.label not in out]
         now = self.clock()
         due = [t for t in live if self._closed_or_due(t.label, now)]
