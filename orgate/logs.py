@@ -86,7 +86,7 @@ class AccessLog:
         if self.log_prompts and getattr(ex, "prompt", None):
             # Only when the operator set server.log_prompts: the request body, cut to 64 KB.
             line["prompt"] = ex.prompt[:65536].decode("utf-8", "replace")
-        self._lines.append(orjson.dumps(line) + b"\n")
+        self._lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))  # no copy to add the newline
         if not self._armed:
             self._armed = True
             self._wake.set()

@@ -210,18 +210,6 @@ class App:
         await self.engine.dispose()
         self.access.close()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            task = asyncio.current_task()
-            self.drain.tasks.add(task)  # type: ignore[arg-type]
-            try:
-                await self.dispatch(scope, receive, send)
-            finally:
-                self.drain.tasks.discard(task)  # type: ignore[arg-type]
-        elif kind == "lifespan":
-            await self.lifespan(receive, send)
-
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             msg = await receive()
@@ -238,25 +226,37 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = normalize(scope["path"])
-        req = Request(scope, receive, send, new_request_id())
-        req.path = path
-        handler = self.routes.get((scope["method"], path))
-        if handler is None:
-            for method, prefix, h in self.prefix_routes:
-                if scope["method"] == method and path.startswith(prefix):
-                    handler = h
-                    break
-        if handler is None:
-            await not_found(req)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request to its surface, counted in flight for the drain; lifespan events to startup and
+        shutdown. The dispatch is here, not in a coroutine of its own: every time a request's task resumes
+        (each read from its upstream), it passes through every coroutine the task is awaiting in."""
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self.lifespan(receive, send)
             return
-        if not await key_first(self, req):
-            return
-        if self.tracing is not None and path.startswith(("/v1/", "/v2/")):
-            await self._traced(handler, req)
-            return
-        await handler(self, req)
+        task = asyncio.current_task()
+        tasks = self.drain.tasks
+        tasks.add(task)  # type: ignore[arg-type]
+        try:
+            path = normalize(scope["path"])
+            req = Request(scope, receive, send, new_request_id())
+            req.path = path
+            handler = self.routes.get((scope["method"], path))
+            if handler is None:
+                for method, prefix, h in self.prefix_routes:
+                    if scope["method"] == method and path.startswith(prefix):
+                        handler = h
+                        break
+            if handler is None:
+                await not_found(req)
+            elif not await key_first(self, req):
+                pass
+            elif self.tracing is not None and path.startswith(("/v1/", "/v2/")):
+                await self._traced(handler, req)
+            else:
+                await handler(self, req)
+        finally:
+            tasks.discard(task)  # type: ignore[arg-type]
 
     async def _traced(self, handler: Handler, req: Request) -> None:
         """The request inside its SERVER span, whose status is the one sent to the client."""
