@@ -87,7 +87,7 @@ class SSEFramer:
             return [e for b in self.blocks(chunk) if (e := parse(b)) is not None]
         _, names, data = usual
         # The names decoded in one call: joined by LF, which no name holds and no replacement yields.
-        return list(zip(b"\n".join(names).decode("utf-8", "replace").split("\n"), data)) if names else []
+        return list(zip(b"\n".join(names).decode("utf-8", "replace").split("\n"), data, strict=True)) if names else []
 
     def finish(self) -> list[Event]:
         return [e for b in self.finish_blocks() if (e := parse(b)) is not None]

@@ -83,7 +83,7 @@ class UsageTee:
         except orjson.JSONDecodeError:
             objs = None
         if objs is None or list(map(type, objs)).count(dict) != len(objs):
-            return self._checked([b"event: " + n + b"\ndata: " + d + b"\n\n" for n, d in zip(names, data)])
+            return self._checked([b"event: " + n + b"\ndata: " + d + b"\n\n" for n, d in zip(names, data, strict=True)])
         if not _QUIET.issuperset(names):  # accounting frames (a few per stream), in order
             for i, name in enumerate(names):
                 if name in _QUIET:
