@@ -195,8 +195,11 @@ class Conn(asyncio.Protocol):
         return data
 
     def release(self) -> None:
-        """The response was read to its end: back to the pool, or closed if it may not be reused."""
-        self._stop_timer()
+        """The response was read to its end: back to the pool, or closed if it may not be reused. Its timer
+        stays: the next exchange's wait finds it pending at an earlier deadline and keeps it (_on_timer moves
+        it on to the then current deadline), so a connection in steady use arms about one timer per
+        first-byte limit rather than one per request (a TimerHandle made and cancelled: ~1.8 us on uvloop);
+        one that fires with nobody waiting just ends."""
         self.busy = False
         if self.keep and self.exc is None and not self.closed:
             self.reused = True

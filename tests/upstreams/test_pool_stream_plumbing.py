@@ -104,3 +104,43 @@ async def test_relayed_headers_are_picked_while_parsing_exactly_as_relayed_would
     assert out == {**relayed(resp.headers), "x-request-id": "rid", "x-orgate-provider": "anthropic"}
     assert resp.relay == relayed(resp.headers)  # the answer's own headers were added to a copy
     await resp.read()
+
+
+async def test_a_reused_connection_keeps_its_timer_and_still_times_out(serve):  # noqa: F811
+    import time
+
+    from tests.upstreams.test_pool import OK
+
+    count = [0]
+
+    async def answer(req, r, w):
+        count[0] += 1
+        if count[0] in (3, 6):  # silent: the first-byte limit must still end the wait
+            await asyncio.sleep(1.0)
+            return False
+        w.write(OK)
+        await w.drain()
+        return True
+
+    s = await serve(answer)
+    timers = []
+    for _ in range(2):
+        resp = await pool.post(s.url(), b"{}", {}, connect=5, read=0.3)
+        assert await resp.read() == b"ok"
+        (conn,) = pool.pool_for(asyncio.get_running_loop()).idle[pool.target(s.url()).key]
+        timers.append(conn.timer)  # held: a cancelled handle's id cannot be reused for another
+    assert timers[0] is not None and timers[0] is timers[1]  # one timer for both exchanges, not one each
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailable, match="timed out"):
+        await pool.post(s.url(), b"{}", {}, connect=5, read=0.3)
+    assert 0.25 < time.monotonic() - started < 0.9
+    # a timer that fired while the connection sat idle is gone; the next exchange arms its own
+    resp = await pool.post(s.url(), b"{}", {}, connect=5, read=0.1)
+    assert await resp.read() == b"ok"
+    await asyncio.sleep(0.2)
+    resp = await pool.post(s.url(), b"{}", {}, connect=5, read=0.2)
+    assert await resp.read() == b"ok"
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailable, match="timed out"):
+        await pool.post(s.url(), b"{}", {}, connect=5, read=0.3)
+    assert 0.25 < time.monotonic() - started < 0.9
