@@ -144,3 +144,15 @@ async def test_a_reused_connection_keeps_its_timer_and_still_times_out(serve):  
     with pytest.raises(UpstreamUnavailable, match="timed out"):
         await pool.post(s.url(), b"{}", {}, connect=5, read=0.3)
     assert 0.25 < time.monotonic() - started < 0.9
+
+
+def test_header_names_are_looked_up_once_and_the_cache_stays_bounded():
+    from orgate.upstreams import pool_conn
+
+    assert pool_conn.header_name(b"Anthropic-RateLimit-Tokens-Remaining") == ("anthropic-ratelimit-tokens-remaining", True)
+    assert pool_conn._names.get(b"Anthropic-RateLimit-Tokens-Remaining") == ("anthropic-ratelimit-tokens-remaining", True)
+    assert pool_conn.header_name(b"X-\xc0") == ("x-\xe0", False)  # latin-1, lowered as before
+    assert pool_conn.header_name(b"Request-ID") == ("request-id", True)
+    for i in range(pool_conn.NAMES_MAX * 2):
+        pool_conn.header_name(b"x-unique-%d" % i)
+    assert len(pool_conn._names) <= pool_conn.NAMES_MAX
