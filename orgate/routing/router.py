@@ -184,11 +184,6 @@ class Router:
     # -- attempts ------------------------------------------------------------------------------------
     def _candidates(self, targets: list[Target], out: set[str]) -> tuple[list[Target], bool]:
         """The deployments to try next, and whether their circuits are ignored (every one is open)."""
-        if len(targets) == 1:  # the usual route: the same answer without building two lists
-            t = targets[0]
-            if t.label in out:
-                return [], True
-            return ([t], False) if self._closed_or_due(t.label, self.clock()) else ([t], True)
         live = [t for t in targets if t.label not in out]
         now = self.clock()
         due = [t for t in live if self._closed_or_due(t.label, now)]

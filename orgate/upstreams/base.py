@@ -89,11 +89,16 @@ class BufferedResponse:
         return None
 
 
+def is_relayed(name: str) -> bool:
+    """Whether an upstream header (lower-case name) is passed on to the client's answer."""
+    return name in RELAYED_HEADERS or name.startswith(RELAYED_PREFIXES)
+
+
 def relayed(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in headers.items():
         lk = k.lower()
-        if lk in RELAYED_HEADERS or lk.startswith(RELAYED_PREFIXES):
+        if is_relayed(lk):
             out[lk] = v
     return out
 

@@ -14,13 +14,12 @@ from typing import Any
 import httptools
 
 from orgate.errors import UpstreamUnavailable
-from orgate.upstreams.base import RELAYED_HEADERS, RELAYED_PREFIXES
+from orgate.upstreams.base import is_relayed
 
 INF = float("inf")
 HIGH_WATER = 256 * 1024  # body bytes buffered for a slower consumer before the socket stops being read
 HEAD_LIMIT = 256 * 1024  # bytes an upstream may send before its headers end
 _TOLERANCE = 0.001  # a timer may fire this early (loop clock resolution): not a reason to re-arm
-_RELAYED = frozenset(RELAYED_HEADERS)
 NAMES_MAX = 1024
 # A header name as received -> (its lower-case str, relayed?). An upstream sends the same few dozen names on
 # every answer: one dict look instead of decode, lower and the relayed test at each (~1,500 instructions a
@@ -32,7 +31,7 @@ def header_name(name: bytes) -> tuple[str, bool]:
     if len(_names) >= NAMES_MAX:
         _names.clear()
     k = name.decode("latin-1").lower()
-    hit = _names[name] = (k, k in _RELAYED or k.startswith(RELAYED_PREFIXES))
+    hit = _names[name] = (k, is_relayed(k))
     return hit
 
 
